@@ -1,0 +1,64 @@
+//! Run-wide settings handed to a node when it opens a session: timeouts, retries, rate limit.
+//!
+//! Plain data only; the HTTP layer (`nodehost-http`) turns it into behaviour.
+
+use std::time::Duration;
+
+/// How a run talks to remote services. Every limit is explicit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpOptions {
+    /// Time allowed to establish a TCP/TLS connection.
+    pub connect_timeout: Duration,
+    /// Time allowed for one attempt, from sending the request to the end of the body.
+    pub request_timeout: Duration,
+    /// Retry behaviour for transient failures.
+    pub retry: RetryPolicy,
+    /// Cap on requests per second across the whole run (`None`: no cap).
+    pub rate_limit_per_second: Option<f64>,
+    /// Allow `http://` to non-loopback hosts (secrets would travel in clear).
+    pub allow_insecure_http: bool,
+    /// Largest response body accepted, in bytes.
+    pub max_response_bytes: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            rate_limit_per_second: None,
+            allow_insecure_http: false,
+            max_response_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: attempt `n` (1-based) waits a random
+/// duration in `[0, min(cap, base * 2^(n-1))]` before the next try.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// Total attempts per request, the first included (1 = never retry).
+    pub max_tries: u32,
+    /// Backoff before the second attempt (before jitter).
+    pub base: Duration,
+    /// Longest wait between two attempts, `Retry-After` included.
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_tries: 4,
+            base: Duration::from_millis(200),
+            cap: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Everything a node may need to open a session for one run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunOptions {
+    /// HTTP behaviour for nodes that talk to a remote API.
+    pub http: HttpOptions,
+}
