@@ -52,8 +52,7 @@ pub trait Node: Send + Sync + 'static {
     ) -> Result<Self::Session, SetupError>;
 
     /// Execute one item's (validated) parameters; return zero or more output objects.
-    async fn execute(&self, session: &Self::Session, params: Self::Params)
-    -> Result<Vec<Json>, NodeError>;
+    async fn execute(&self, session: &Self::Session, params: Self::Params) -> Result<Vec<Json>, NodeError>;
 
     /// Check that the session's credentials work; answer who they belong to.
     async fn test_credentials(&self, session: &Self::Session) -> Result<String, NodeError> {

@@ -1,0 +1,289 @@
+//! The n8n-compatible definitions of nodes and credential types, derived from a node's
+//! [`NodeSpec`] and the schemas of its `Params` and `Credentials` types.
+//!
+//! `properties` are computed from the same per-operation schemas the validator uses, so the
+//! form a user sees and the checks the engine makes cannot disagree.
+
+use serde_json::{Map, Value, json};
+
+use crate::node::{CredentialSpec, NodeSpec};
+use crate::schema::{DIALECT, OperationSchema, all_defs, combined_schema};
+
+/// Build a node's definition (the content of `node-definitions/<name>.json`).
+pub fn node_definition(spec: &NodeSpec, ops: &[OperationSchema]) -> Value {
+    let mut def = Map::new();
+    def.insert("displayName".into(), json!(spec.display_name));
+    def.insert("name".into(), json!(spec.name));
+    if let Some(icon) = spec.icon {
+        def.insert("icon".into(), json!(icon));
+    }
+    def.insert("group".into(), json!(spec.group));
+    def.insert("version".into(), json!(spec.version));
+    def.insert("subtitle".into(), json!("={{$parameter[\"operation\"]}}"));
+    def.insert("description".into(), json!(spec.description));
+    def.insert("defaults".into(), json!({ "name": spec.display_name }));
+    def.insert("inputs".into(), json!(["main"]));
+    def.insert("outputs".into(), json!(["main"]));
+    let credentials: Vec<Value> = spec
+        .credential
+        .iter()
+        .map(|c| json!({ "name": c.name, "required": true }))
+        .collect();
+    def.insert("credentials".into(), Value::Array(credentials));
+    def.insert("usableAsTool".into(), json!(spec.usable_as_tool));
+    def.insert("properties".into(), Value::Array(properties(spec, ops)));
+    let hints: Map<String, Value> = spec
+        .operations
+        .iter()
+        .map(|o| (o.value.to_owned(), json!(o.hints)))
+        .collect();
+    def.insert("operations".into(), Value::Object(hints));
+    def.insert(
+        "parametersSchema".into(),
+        combined_schema(spec.display_name, ops, spec.default_operation),
+    );
+    Value::Object(def)
+}
+
+/// The n8n `properties`: the operation selector, then each field once per distinct shape,
+/// shown for the operations that take it.
+fn properties(spec: &NodeSpec, ops: &[OperationSchema]) -> Vec<Value> {
+    let options: Vec<Value> = spec
+        .operations
+        .iter()
+        .map(|o| {
+            let description = ops
+                .iter()
+                .find(|s| s.name == o.value)
+                .and_then(|s| s.description.clone())
+                .unwrap_or_default();
+            json!({
+                "name": o.display_name,
+                "value": o.value,
+                "description": description,
+                "action": o.action,
+            })
+        })
+        .collect();
+    let mut out = vec![json!({
+        "displayName": "Operation",
+        "name": "operation",
+        "type": "options",
+        "noDataExpression": true,
+        "options": options,
+        "default": spec.default_operation,
+    })];
+
+    // (field name, schema, required) -> operations, in first-seen order.
+    let mut groups: Vec<(String, Value, bool, Vec<String>)> = Vec::new();
+    for op in ops {
+        for (field, schema) in &op.properties {
+            if field == "operation" {
+                continue;
+            }
+            let required = op.required.iter().any(|r| r == field);
+            match groups
+                .iter_mut()
+                .find(|(f, s, r, _)| f == field && s == schema && *r == required)
+            {
+                Some(group) => group.3.push(op.name.clone()),
+                None => groups.push((field.clone(), schema.clone(), required, vec![op.name.clone()])),
+            }
+        }
+    }
+    let defs = all_defs(ops);
+    for (field, schema, required, operations) in groups {
+        let schema = resolve(&schema, Some(&defs));
+        out.push(property(&field, &schema, required, &operations));
+    }
+    out
+}
+
+/// Inline a top-level `$ref` so the property can read `enum`, `type` and `description`.
+fn resolve(schema: &Value, defs: Option<&Map<String, Value>>) -> Value {
+    let target = schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+        .and_then(|name| defs.and_then(|d| d.get(name)));
+    match (target, schema.as_object()) {
+        (Some(Value::Object(t)), Some(s)) => {
+            let mut merged = t.clone();
+            for (k, v) in s {
+                if k != "$ref" {
+                    merged.insert(k.clone(), v.clone());
+                }
+            }
+            Value::Object(merged)
+        }
+        _ => schema.clone(),
+    }
+}
+
+fn property(field: &str, schema: &Value, required: bool, operations: &[String]) -> Value {
+    let display = schema
+        .get("title")
+        .and_then(Value::as_str)
+        .map_or_else(|| display_name(field), str::to_owned);
+    let enum_values = enum_values(schema);
+    let kind = if enum_values.is_some() {
+        "options"
+    } else {
+        match primary_type(schema) {
+            Some("boolean") => "boolean",
+            Some("integer" | "number") => "number",
+            Some("object") => "json",
+            _ => "string",
+        }
+    };
+    let default = schema
+        .get("default")
+        .filter(|d| !d.is_null())
+        .cloned()
+        .unwrap_or_else(|| match kind {
+            "boolean" => json!(false),
+            "number" => json!(0),
+            "options" => enum_values
+                .as_ref()
+                .and_then(|v| v.first().cloned())
+                .unwrap_or(Value::Null),
+            _ => json!(""),
+        });
+    let mut p = Map::new();
+    p.insert("displayName".into(), json!(display));
+    p.insert("name".into(), json!(field));
+    p.insert("type".into(), json!(kind));
+    if let Some(values) = &enum_values {
+        let options: Vec<Value> = values
+            .iter()
+            .filter(|v| !v.is_null())
+            .map(|v| json!({ "name": v.as_str().map_or_else(|| v.to_string(), display_name), "value": v }))
+            .collect();
+        p.insert("options".into(), Value::Array(options));
+    }
+    if kind == "number" {
+        let mut type_options = Map::new();
+        if primary_type(schema) == Some("integer") {
+            type_options.insert("numberPrecision".into(), json!(0));
+        }
+        if let Some(min) = schema.get("minimum") {
+            type_options.insert("minValue".into(), min.clone());
+        }
+        if !type_options.is_empty() {
+            p.insert("typeOptions".into(), Value::Object(type_options));
+        }
+    }
+    if schema.get("x-secret") == Some(&json!(true)) {
+        p.insert("typeOptions".into(), json!({ "password": true }));
+    }
+    p.insert("default".into(), default);
+    if required {
+        p.insert("required".into(), json!(true));
+    }
+    if let Some(d) = schema.get("description").and_then(Value::as_str) {
+        p.insert("description".into(), json!(d));
+    }
+    if !operations.is_empty() {
+        p.insert(
+            "displayOptions".into(),
+            json!({ "show": { "operation": operations } }),
+        );
+    }
+    Value::Object(p)
+}
+
+fn primary_type(schema: &Value) -> Option<&str> {
+    match schema.get("type") {
+        Some(Value::String(t)) => Some(t.as_str()),
+        Some(Value::Array(ts)) => {
+            let non_null: Vec<&str> = ts
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|t| *t != "null")
+                .collect();
+            match non_null.as_slice() {
+                [one] => Some(one),
+                _ => Some("string"),
+            }
+        }
+        _ => None,
+    }
+}
+
+fn enum_values(schema: &Value) -> Option<Vec<Value>> {
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        return Some(values.clone());
+    }
+    // schemars writes documented unit variants as oneOf of consts.
+    let branches = schema.get("oneOf").or_else(|| schema.get("anyOf"))?.as_array()?;
+    branches
+        .iter()
+        .map(|b| {
+            b.get("const")
+                .cloned()
+                .or_else(|| b.get("enum").and_then(|e| e.get(0)).cloned())
+        })
+        .collect()
+}
+
+/// `consultationPrice` -> `Consultation Price`.
+fn display_name(field: &str) -> String {
+    let mut out = String::with_capacity(field.len() + 4);
+    for (i, c) in field.chars().enumerate() {
+        if i == 0 {
+            out.extend(c.to_uppercase());
+        } else if c.is_uppercase() {
+            out.push(' ');
+            out.push(c);
+        } else if c == '_' {
+            out.push(' ');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Build a credential type's definition (`node-definitions/<name>.credentials.json`).
+pub fn credential_definition(spec: &CredentialSpec, schema: &Value) -> Value {
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let properties: Vec<Value> = schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|props| {
+            props
+                .iter()
+                .map(|(name, s)| property(name, s, required.contains(&name.as_str()), &[]))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut def = Map::new();
+    def.insert("name".into(), json!(spec.name));
+    def.insert("displayName".into(), json!(spec.display_name));
+    if let Some(url) = spec.documentation_url {
+        def.insert("documentationUrl".into(), json!(url));
+    }
+    def.insert("properties".into(), Value::Array(properties));
+    if let Some(a) = &spec.authenticate {
+        def.insert("authenticate".into(), a.clone());
+    }
+    if let Some(t) = &spec.test {
+        def.insert("test".into(), t.clone());
+    }
+    let env: Map<String, Value> = spec
+        .env
+        .iter()
+        .map(|(field, var)| ((*field).to_owned(), json!(var)))
+        .collect();
+    def.insert("environment".into(), Value::Object(env));
+    let mut schema = schema.clone();
+    if let Some(obj) = schema.as_object_mut() {
+        obj.insert("$schema".into(), json!(DIALECT));
+    }
+    def.insert("schema".into(), schema);
+    Value::Object(def)
+}

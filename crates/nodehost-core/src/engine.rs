@@ -1,0 +1,347 @@
+//! The execution engine: runs prepared items with bounded concurrency, keeps output in input
+//! order, applies continue-on-fail, stops on the first failure otherwise, and reports which
+//! items were applied, failed or never ran.
+//!
+//! It reads items as a stream and emits output items as they complete in order, so a run of
+//! any length holds at most `concurrency` items in memory.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use futures::{Stream, StreamExt, future::Either};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::erased::{DynSession, Prepared, error_json};
+use crate::error::{ItemProblems, NodeError};
+use crate::input::InputError;
+use crate::node::Json;
+use crate::schedule::{FireOnDrop, Scheduler};
+
+/// How a run behaves.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Items executing at once (at least 1).
+    pub concurrency: usize,
+    /// Turn failing items into error items instead of stopping.
+    pub continue_on_fail: bool,
+    /// Set from outside (e.g. Ctrl-C) to stop starting new items; in-flight ones finish.
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 8,
+            continue_on_fail: false,
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+/// One output item: `{"json": {...}, "pairedItem": {"item": N}}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutputItem {
+    /// The output object.
+    pub json: Json,
+    /// Index of the input item it came from.
+    pub paired_item: usize,
+}
+
+impl Serialize for OutputItem {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(2))?;
+        map.serialize_entry("json", &self.json)?;
+        map.serialize_entry(
+            "pairedItem",
+            &PairedItem {
+                item: self.paired_item,
+            },
+        )?;
+        map.end()
+    }
+}
+
+#[derive(Serialize)]
+struct PairedItem {
+    item: usize,
+}
+
+/// Why one item failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ItemFailure {
+    /// Its parameters are invalid (nothing was sent).
+    #[error("{0}")]
+    Invalid(ItemProblems),
+    /// Its input could not be read (e.g. a malformed NDJSON line).
+    #[error("{0}")]
+    Input(InputError),
+    /// The node failed executing it.
+    #[error("item {item}: {error}")]
+    Node {
+        /// Index of the item.
+        item: usize,
+        /// What the node reported.
+        error: NodeError,
+    },
+}
+
+impl ItemFailure {
+    /// The error object of an error item or of the run's `error` member.
+    pub fn to_json(&self) -> Map<String, Value> {
+        match self {
+            ItemFailure::Invalid(p) => {
+                let mut m = Map::new();
+                m.insert("message".into(), json!(p.to_string()));
+                m.insert("item".into(), json!(p.item));
+                m.insert("problems".into(), json!(p.problems));
+                m
+            }
+            ItemFailure::Input(e) => {
+                let mut m = Map::new();
+                m.insert("message".into(), json!(e.to_string()));
+                m
+            }
+            ItemFailure::Node { item, error } => {
+                let mut m = match json!(error) {
+                    Value::Object(m) => m,
+                    _ => Map::new(),
+                };
+                m.insert("message".into(), json!(format!("item {item}: {}", error.message)));
+                m.insert("item".into(), json!(item));
+                m
+            }
+        }
+    }
+
+    fn maybe_applied(&self) -> bool {
+        matches!(self, ItemFailure::Node { error, .. } if error.maybe_applied)
+    }
+}
+
+/// Sorted, merged index ranges (inclusive), for compact reports on long runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Ranges(Vec<(usize, usize)>);
+
+impl Ranges {
+    /// Add an index (indices are added in increasing order).
+    pub fn push(&mut self, i: usize) {
+        match self.0.last_mut() {
+            Some((_, end)) if *end + 1 == i => *end = i,
+            _ => self.0.push((i, i)),
+        }
+    }
+
+    /// Number of indices.
+    pub fn count(&self) -> usize {
+        self.0.iter().map(|(a, b)| b - a + 1).sum()
+    }
+
+    /// Whether no index is present.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `i` is present.
+    pub fn contains(&self, i: usize) -> bool {
+        self.0.iter().any(|(a, b)| (*a..=*b).contains(&i))
+    }
+}
+
+/// What happened to every item of a run.
+#[derive(Debug, Default)]
+pub struct RunReport {
+    /// Items read from the input.
+    pub seen: usize,
+    /// Items executed successfully (their effects are applied).
+    pub applied: Ranges,
+    /// Items that failed (error items under continue-on-fail).
+    pub failed: Ranges,
+    /// Failed items whose effect may nevertheless have reached the remote service.
+    pub maybe_applied: Ranges,
+    /// Items read but never started because the run stopped.
+    pub not_run: Ranges,
+    /// The failure that stopped the run (without continue-on-fail).
+    pub stopped_by: Option<ItemFailure>,
+    /// The run was cancelled from outside.
+    pub cancelled: bool,
+    /// Writing output failed (e.g. the reader went away); the run stopped.
+    pub output_error: Option<String>,
+}
+
+impl RunReport {
+    /// Whether the run stopped early (failure, cancel or output error).
+    pub fn is_stopped(&self) -> bool {
+        self.stopped_by.is_some() || self.cancelled || self.output_error.is_some()
+    }
+
+    /// The run's `error` member: what stopped it and what state every item is in.
+    pub fn error_json(&self, total_items: Option<usize>) -> Option<Value> {
+        let mut m = if let Some(f) = &self.stopped_by {
+            f.to_json()
+        } else if self.cancelled {
+            let mut m = Map::new();
+            m.insert(
+                "message".into(),
+                json!("run cancelled: no new item was started after the interrupt"),
+            );
+            m
+        } else {
+            return None;
+        };
+        let mut not_run = self.not_run.clone();
+        if let Some(total) = total_items {
+            for i in self.seen..total {
+                not_run.push(i);
+            }
+        }
+        m.insert("applied".into(), json!(self.applied));
+        if !self.maybe_applied.is_empty() {
+            m.insert("maybeApplied".into(), json!(self.maybe_applied));
+        }
+        m.insert("failed".into(), json!(self.failed));
+        m.insert("notRun".into(), json!(not_run));
+        if total_items.is_none() && self.stopped_by.is_some() {
+            m.insert("inputAfterStopNotRead".into(), json!(true));
+        }
+        Some(Value::Object(m))
+    }
+}
+
+enum Outcome {
+    Output(Vec<Json>),
+    Failed(ItemFailure),
+    NotRun,
+}
+
+/// Run a stream of `(index, prepared item or failure)` in order of index and emit every
+/// output item in input order. `emit` failing (broken pipe) stops the run.
+pub async fn execute<S, F>(
+    session: Arc<dyn DynSession>,
+    items: S,
+    config: &RunConfig,
+    mut emit: F,
+) -> RunReport
+where
+    S: Stream<Item = (usize, Result<Prepared, ItemFailure>)> + Send,
+    F: FnMut(&OutputItem) -> std::io::Result<()>,
+{
+    let concurrency = config.concurrency.max(1);
+    let continue_on_fail = config.continue_on_fail;
+    // Lowest index of an item whose failure stops the run; later items are not started.
+    let stop_at = Arc::new(AtomicUsize::new(usize::MAX));
+    let cancel = Arc::clone(&config.cancel);
+    let mut scheduler = Scheduler::default();
+
+    let gate_stop = Arc::clone(&stop_at);
+    let gate_cancel = Arc::clone(&cancel);
+    let stream = items
+        .take_while(move |_| {
+            let go = gate_stop.load(Ordering::Acquire) == usize::MAX && !gate_cancel.load(Ordering::Acquire);
+            futures::future::ready(go)
+        })
+        .map(|(index, prepared)| match prepared {
+            Err(failure) => {
+                if !continue_on_fail {
+                    stop_at.fetch_min(index, Ordering::AcqRel);
+                }
+                Either::Left(futures::future::ready((index, Outcome::Failed(failure))))
+            }
+            Ok(prepared) => {
+                let (deps, me) = scheduler.register(&prepared.locks);
+                let session = Arc::clone(&session);
+                let stop_at = Arc::clone(&stop_at);
+                let cancel = Arc::clone(&cancel);
+                let handle = tokio::spawn(async move {
+                    let _done = me.map(FireOnDrop);
+                    for dep in deps {
+                        dep.wait().await;
+                    }
+                    if index > stop_at.load(Ordering::Acquire) || cancel.load(Ordering::Acquire) {
+                        return Outcome::NotRun;
+                    }
+                    match session.execute(prepared).await {
+                        Ok(outputs) => Outcome::Output(outputs),
+                        Err(error) => {
+                            if !continue_on_fail {
+                                stop_at.fetch_min(index, Ordering::AcqRel);
+                            }
+                            Outcome::Failed(ItemFailure::Node { item: index, error })
+                        }
+                    }
+                });
+                Either::Right(async move {
+                    let outcome = handle.await.unwrap_or_else(|_| {
+                        // Never forward the panic payload: it could quote anything.
+                        Outcome::Failed(ItemFailure::Node {
+                            item: index,
+                            error: NodeError::new("internal error: the node panicked on this item"),
+                        })
+                    });
+                    (index, outcome)
+                })
+            }
+        })
+        .buffered(concurrency);
+    let mut stream = std::pin::pin!(stream);
+
+    let mut report = RunReport::default();
+    while let Some((index, outcome)) = stream.next().await {
+        report.seen = index + 1;
+        if report.output_error.is_some() {
+            // Keep draining so in-flight items finish, but record them only.
+            if let Outcome::Output(_) = outcome {
+                report.applied.push(index);
+            }
+            continue;
+        }
+        match outcome {
+            Outcome::Output(outputs) => {
+                report.applied.push(index);
+                for json in outputs {
+                    let item = OutputItem {
+                        json,
+                        paired_item: index,
+                    };
+                    if let Err(e) = emit(&item) {
+                        report.output_error = Some(e.to_string());
+                        stop_at.fetch_min(index, Ordering::AcqRel);
+                        break;
+                    }
+                }
+            }
+            Outcome::Failed(failure) => {
+                report.failed.push(index);
+                if failure.maybe_applied() {
+                    report.maybe_applied.push(index);
+                }
+                if continue_on_fail {
+                    let mut json = Map::new();
+                    json.insert("error".into(), Value::Object(failure.to_json()));
+                    let item = OutputItem {
+                        json,
+                        paired_item: index,
+                    };
+                    if let Err(e) = emit(&item) {
+                        report.output_error = Some(e.to_string());
+                        stop_at.fetch_min(index, Ordering::AcqRel);
+                    }
+                } else if report.stopped_by.is_none() {
+                    report.stopped_by = Some(failure);
+                }
+            }
+            Outcome::NotRun => report.not_run.push(index),
+        }
+    }
+    report.cancelled = cancel.load(Ordering::Acquire) && report.stopped_by.is_none();
+    report
+}
+
+/// The `{"json": {"error": ...}}` object of a failed item (for embedders building their own
+/// output).
+pub fn error_item(error: &NodeError) -> Json {
+    error_json(error)
+}

@@ -1,0 +1,202 @@
+//! What a run reads: the input forms (array, single item, envelope, n8n-shaped items) and the
+//! resolution of one item's parameters from node-level parameters and the item's own fields.
+
+use serde_json::{Map, Value};
+
+use crate::validate::{Validator, describe};
+
+/// A whole run's input, once parsed.
+#[derive(Default, Clone)]
+pub struct RunInput {
+    /// Node-level parameters, applied to every item that does not set them.
+    pub parameters: Map<String, Value>,
+    /// The items' own fields.
+    pub items: Vec<Map<String, Value>>,
+    /// Credentials from the envelope (may hold secrets; never printed).
+    pub credentials: Option<Value>,
+    /// The envelope's `continueOnFail`.
+    pub continue_on_fail: Option<bool>,
+}
+
+impl std::fmt::Debug for RunInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunInput")
+            .field("parameters", &self.parameters)
+            .field("items", &self.items.len())
+            .field("credentials", &self.credentials.as_ref().map(|_| "<redacted>"))
+            .field("continue_on_fail", &self.continue_on_fail)
+            .finish()
+    }
+}
+
+/// Why the input cannot be used at all (exit status 2 in the CLI).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InputError {
+    /// The top-level value has the wrong shape.
+    #[error("input: {0}")]
+    Shape(String),
+    /// One item is not an object.
+    #[error("item {index}: expected an object (or {{\"json\": {{...}}}}), got {got}")]
+    Item {
+        /// Index of the item.
+        index: usize,
+        /// What was received.
+        got: String,
+    },
+}
+
+const ENVELOPE_KEYS: &[&str] = &["parameters", "items", "credentials", "continueOnFail"];
+
+impl RunInput {
+    /// Parse a whole input document: an array of items, an envelope, or one item.
+    pub fn from_value(value: Value) -> Result<Self, InputError> {
+        match value {
+            Value::Array(items) => Ok(Self {
+                items: items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| item_fields(i, v))
+                    .collect::<Result<_, _>>()?,
+                ..Self::default()
+            }),
+            Value::Object(map) if is_envelope(&map) => Self::from_envelope(map),
+            Value::Object(_) => Ok(Self {
+                items: vec![item_fields(0, value)?],
+                ..Self::default()
+            }),
+            other => Err(InputError::Shape(format!(
+                "expected an array of items, an item object or an envelope {{\"items\": [...]}}, got {}",
+                describe(&other)
+            ))),
+        }
+    }
+
+    fn from_envelope(mut map: Map<String, Value>) -> Result<Self, InputError> {
+        if let Some(key) = map.keys().find(|k| !ENVELOPE_KEYS.contains(&k.as_str())) {
+            return Err(InputError::Shape(format!(
+                "unknown envelope field `{}` (expected: {})",
+                crate::validate::truncate(key, 40),
+                ENVELOPE_KEYS.join(", ")
+            )));
+        }
+        let parameters = match map.remove("parameters") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(p)) => p,
+            Some(other) => {
+                return Err(InputError::Shape(format!(
+                    "`parameters` must be an object, got {}",
+                    describe(&other)
+                )));
+            }
+        };
+        let items = match map.remove("items") {
+            // An envelope without items runs the node once with its parameters, as n8n does
+            // for a manual trigger.
+            None | Some(Value::Null) => vec![Map::new()],
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| item_fields(i, v))
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(InputError::Shape(format!(
+                    "`items` must be an array, got {}",
+                    describe(&other)
+                )));
+            }
+        };
+        let continue_on_fail = match map.remove("continueOnFail") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(b),
+            Some(other) => {
+                return Err(InputError::Shape(format!(
+                    "`continueOnFail` must be true or false, got {}",
+                    describe(&other)
+                )));
+            }
+        };
+        let credentials = match map.remove("credentials") {
+            None | Some(Value::Null) => None,
+            Some(c @ Value::Object(_)) => Some(c),
+            // Never describe the value: it may be a secret.
+            Some(_) => return Err(InputError::Shape("`credentials` must be an object".into())),
+        };
+        Ok(Self {
+            parameters,
+            items,
+            credentials,
+            continue_on_fail,
+        })
+    }
+}
+
+fn is_envelope(map: &Map<String, Value>) -> bool {
+    matches!(map.get("items"), Some(Value::Array(_)))
+        || map.contains_key("parameters")
+        || map.contains_key("credentials")
+}
+
+/// One item's own fields: `{"json": {...}}` (n8n) or the object itself.
+pub fn item_fields(index: usize, value: Value) -> Result<Map<String, Value>, InputError> {
+    match value {
+        Value::Object(mut map) => {
+            let n8n_shaped = matches!(map.get("json"), Some(Value::Object(_)))
+                && map
+                    .keys()
+                    .all(|k| matches!(k.as_str(), "json" | "pairedItem" | "binary" | "index"));
+            if n8n_shaped {
+                match map.remove("json") {
+                    Some(Value::Object(json)) => Ok(json),
+                    _ => Ok(Map::new()),
+                }
+            } else {
+                Ok(map)
+            }
+        }
+        other => Err(InputError::Item {
+            index,
+            got: describe(&other),
+        }),
+    }
+}
+
+/// Resolve one item's parameters: its own fields, then node-level parameters it does not set
+/// (only those its operation takes: node-level parameters are shared by items of every
+/// operation), then the default operation.
+pub fn resolve(
+    node_parameters: &Map<String, Value>,
+    mut item: Map<String, Value>,
+    default_operation: &str,
+    validator: &Validator,
+) -> Map<String, Value> {
+    if !item.contains_key("operation") {
+        let op = node_parameters
+            .get("operation")
+            .cloned()
+            .unwrap_or_else(|| Value::String(default_operation.to_owned()));
+        item.insert("operation".into(), op);
+    }
+    if !node_parameters.is_empty() {
+        let op = item
+            .get("operation")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        for (key, value) in node_parameters {
+            if key != "operation" && !item.contains_key(key) && validator.has_field(&op, key) {
+                item.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    item
+}
+
+/// Node-level parameters that no operation takes (typos), checked once per run.
+pub fn unknown_node_parameters(node_parameters: &Map<String, Value>, validator: &Validator) -> Vec<String> {
+    node_parameters
+        .keys()
+        .filter(|k| *k != "operation" && !validator.any_has_field(k))
+        .cloned()
+        .collect()
+}

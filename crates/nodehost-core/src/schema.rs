@@ -1,0 +1,282 @@
+//! Turns the JSON Schema that schemars generates for a node's `Params` enum into one flat
+//! object schema per operation, and back into the published `parametersSchema`.
+//!
+//! schemars encodes `#[serde(tag = "operation")]` enums as a `oneOf` whose branches combine
+//! `properties`, `required`, `$ref` and `allOf`; this module owns undoing that encoding so that
+//! validation errors can name plain fields. It knows no particular node.
+
+use serde_json::{Map, Value, json};
+
+/// The JSON Schema dialect every published schema declares.
+pub const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
+
+/// One operation's parameters as a flat object schema.
+#[derive(Debug, Clone)]
+pub struct OperationSchema {
+    /// The `operation` value.
+    pub name: String,
+    /// The variant's doc comment.
+    pub description: Option<String>,
+    /// Properties in declaration order, `operation` first.
+    pub properties: Map<String, Value>,
+    /// Required property names (never `operation`: the engine fills it in).
+    pub required: Vec<String>,
+    /// Object-level keywords carried over from the parameter struct (e.g. `minProperties`),
+    /// already adjusted for the `operation` property.
+    pub extra: Map<String, Value>,
+    /// Shared definitions referenced by the properties.
+    pub defs: Map<String, Value>,
+}
+
+impl OperationSchema {
+    /// A standalone JSON Schema of one item of this operation.
+    pub fn to_schema(&self, title: &str, default_operation: bool) -> Value {
+        let mut schema = Map::new();
+        schema.insert("$schema".into(), json!(DIALECT));
+        schema.insert("title".into(), json!(title));
+        if let Some(d) = &self.description {
+            schema.insert("description".into(), json!(d));
+        }
+        self.write_body(&mut schema, default_operation);
+        if !self.defs.is_empty() {
+            schema.insert("$defs".into(), Value::Object(self.defs.clone()));
+        }
+        Value::Object(schema)
+    }
+
+    /// The schema without `$schema`/`$defs`, for use inside the combined schema.
+    fn write_body(&self, schema: &mut Map<String, Value>, default_operation: bool) {
+        schema.insert("type".into(), json!("object"));
+        schema.insert("properties".into(), Value::Object(self.properties.clone()));
+        let mut required = Vec::with_capacity(self.required.len() + 1);
+        if !default_operation {
+            required.push(json!("operation"));
+        }
+        required.extend(self.required.iter().map(|r| json!(r)));
+        if !required.is_empty() {
+            schema.insert("required".into(), Value::Array(required));
+        }
+        for (k, v) in &self.extra {
+            schema.insert(k.clone(), v.clone());
+        }
+        schema.insert("additionalProperties".into(), json!(false));
+    }
+
+    /// The schema the validator compiles: no `additionalProperties` (the engine reports
+    /// unknown fields itself, with suggestions) and `operation` always present.
+    pub(crate) fn validation_schema(&self) -> Value {
+        let mut schema = Map::new();
+        schema.insert("$schema".into(), json!(DIALECT));
+        schema.insert("type".into(), json!("object"));
+        schema.insert("properties".into(), Value::Object(self.properties.clone()));
+        let required: Vec<Value> = self.required.iter().map(|r| json!(r)).collect();
+        if !required.is_empty() {
+            schema.insert("required".into(), Value::Array(required));
+        }
+        for (k, v) in &self.extra {
+            schema.insert(k.clone(), v.clone());
+        }
+        if !self.defs.is_empty() {
+            schema.insert("$defs".into(), Value::Object(self.defs.clone()));
+        }
+        Value::Object(schema)
+    }
+}
+
+/// Object-level keywords that survive flattening.
+const CARRIED: &[&str] = &["minProperties", "maxProperties", "dependentRequired"];
+
+/// Split a generated `Params` schema into per-operation schemas.
+///
+/// Fails with a message for the node author when the schema is not an `operation`-tagged enum.
+pub fn split_operations(root: &Value, default_operation: &str) -> Result<Vec<OperationSchema>, String> {
+    let defs = root
+        .get("$defs")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let branches = root
+        .get("oneOf")
+        .or_else(|| root.get("anyOf"))
+        .and_then(Value::as_array)
+        .ok_or("the parameter schema has no oneOf: derive it from an enum tagged by `operation`")?;
+    let mut out = Vec::with_capacity(branches.len());
+    for branch in branches {
+        let mut flat = Flat::default();
+        flatten(branch, &defs, &mut flat, 0)?;
+        let name = flat
+            .properties
+            .get("operation")
+            .and_then(|p| p.get("const").or_else(|| p.get("enum").and_then(|e| e.get(0))))
+            .and_then(Value::as_str)
+            .ok_or("a oneOf branch has no `operation` const: use #[serde(tag = \"operation\")]")?
+            .to_owned();
+        // `operation` first, as a const with its description.
+        let mut properties = Map::new();
+        let mut op_prop = Map::new();
+        op_prop.insert("type".into(), json!("string"));
+        op_prop.insert("const".into(), json!(name));
+        if name == default_operation {
+            op_prop.insert("default".into(), json!(name));
+        }
+        properties.insert("operation".into(), Value::Object(op_prop));
+        for (k, v) in flat.properties {
+            if k != "operation" {
+                properties.insert(k, v);
+            }
+        }
+        let required = flat.required.into_iter().filter(|r| r != "operation").collect();
+        let mut extra = flat.extra;
+        // Struct-level property counts were written without `operation`, which the engine
+        // always adds before validating.
+        for key in ["minProperties", "maxProperties"] {
+            if let Some(n) = extra.get(key).and_then(Value::as_u64) {
+                extra.insert(key.into(), json!(n + 1));
+            }
+        }
+        out.push(OperationSchema {
+            name,
+            description: branch
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .or(flat.description),
+            required,
+            extra,
+            defs: referenced_defs(&properties, &defs),
+            properties,
+        });
+    }
+    Ok(out)
+}
+
+/// The definitions reachable from `properties` (flattening inlines the parameter structs, so
+/// their own definitions are no longer needed).
+fn referenced_defs(properties: &Map<String, Value>, defs: &Map<String, Value>) -> Map<String, Value> {
+    let mut keep = Map::new();
+    let mut pending: Vec<String> = Vec::new();
+    let mut collect = |v: &Value, pending: &mut Vec<String>| {
+        let mut stack = vec![v];
+        while let Some(v) = stack.pop() {
+            match v {
+                Value::Object(m) => {
+                    if let Some(r) = m
+                        .get("$ref")
+                        .and_then(Value::as_str)
+                        .and_then(|r| r.strip_prefix("#/$defs/"))
+                    {
+                        pending.push(r.to_owned());
+                    }
+                    stack.extend(m.values());
+                }
+                Value::Array(a) => stack.extend(a.iter()),
+                _ => {}
+            }
+        }
+    };
+    for v in properties.values() {
+        collect(v, &mut pending);
+    }
+    while let Some(name) = pending.pop() {
+        if keep.contains_key(&name) {
+            continue;
+        }
+        if let Some(def) = defs.get(&name) {
+            collect(def, &mut pending);
+            keep.insert(name, def.clone());
+        }
+    }
+    keep
+}
+
+#[derive(Default)]
+struct Flat {
+    properties: Map<String, Value>,
+    required: Vec<String>,
+    extra: Map<String, Value>,
+    description: Option<String>,
+}
+
+fn flatten(schema: &Value, defs: &Map<String, Value>, flat: &mut Flat, depth: usize) -> Result<(), String> {
+    if depth > 16 {
+        return Err("the parameter schema nests $ref/allOf too deeply".into());
+    }
+    let Some(obj) = schema.as_object() else {
+        return Ok(());
+    };
+    if let Some(reference) = obj.get("$ref").and_then(Value::as_str) {
+        let name = reference
+            .strip_prefix("#/$defs/")
+            .ok_or_else(|| format!("unsupported $ref {reference}"))?;
+        let target = defs
+            .get(name)
+            .ok_or_else(|| format!("dangling $ref {reference}"))?;
+        if flat.description.is_none() {
+            flat.description = target
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+        }
+        flatten(target, defs, flat, depth + 1)?;
+    }
+    if let Some(all) = obj.get("allOf").and_then(Value::as_array) {
+        for part in all {
+            flatten(part, defs, flat, depth + 1)?;
+        }
+    }
+    if let Some(props) = obj.get("properties").and_then(Value::as_object) {
+        for (k, v) in props {
+            flat.properties.insert(k.clone(), v.clone());
+        }
+    }
+    if let Some(req) = obj.get("required").and_then(Value::as_array) {
+        for r in req.iter().filter_map(Value::as_str) {
+            if !flat.required.iter().any(|x| x == r) {
+                flat.required.push(r.to_owned());
+            }
+        }
+    }
+    for key in CARRIED {
+        if let Some(v) = obj.get(*key) {
+            flat.extra.insert((*key).into(), v.clone());
+        }
+    }
+    Ok(())
+}
+
+/// The published `parametersSchema`: one `oneOf` branch per operation.
+pub fn combined_schema(title: &str, ops: &[OperationSchema], default_operation: &str) -> Value {
+    let branches: Vec<Value> = ops
+        .iter()
+        .map(|op| {
+            let mut body = Map::new();
+            body.insert("title".into(), json!(op.name));
+            if let Some(d) = &op.description {
+                body.insert("description".into(), json!(d));
+            }
+            op.write_body(&mut body, op.name == default_operation);
+            Value::Object(body)
+        })
+        .collect();
+    let mut schema = Map::new();
+    schema.insert("$schema".into(), json!(DIALECT));
+    schema.insert("title".into(), json!(title));
+    schema.insert("type".into(), json!("object"));
+    schema.insert("oneOf".into(), Value::Array(branches));
+    let defs = all_defs(ops);
+    if !defs.is_empty() {
+        schema.insert("$defs".into(), Value::Object(defs));
+    }
+    Value::Object(schema)
+}
+
+/// The definitions used by any operation.
+pub fn all_defs(ops: &[OperationSchema]) -> Map<String, Value> {
+    let mut defs = Map::new();
+    for op in ops {
+        for (k, v) in &op.defs {
+            defs.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    defs
+}

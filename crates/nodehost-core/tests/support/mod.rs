@@ -1,0 +1,197 @@
+//! A small in-memory node for the core's tests: records in a map, with latency and failures on
+//! demand, so ordering, locking and continue-on-fail can be observed without a network.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use nodehost_core::{
+    Json, Lock, NoCredentials, Node, NodeError, NodeSpec, OperationHints, OperationSpec, RunOptions,
+    SetupError, StringFormat,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+
+/// Parameters of the memo node.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(tag = "operation", rename_all = "camelCase")]
+pub enum MemoParams {
+    /// Store a value under a key.
+    Put(PutParams),
+    /// Read one key.
+    Get(KeyParams),
+    /// Read every key.
+    List(ListParams),
+}
+
+/// Store a value.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PutParams {
+    /// Record key.
+    #[schemars(title = "Key", range(min = 1))]
+    pub key: u64,
+    /// Value to store.
+    #[schemars(length(min = 1))]
+    pub value: String,
+    /// A code in the `code` format.
+    #[serde(default)]
+    #[schemars(extend("format" = "code"))]
+    pub code: Option<String>,
+    /// Milliseconds to wait before writing.
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// Fail instead of writing.
+    #[serde(default)]
+    pub fail: bool,
+}
+
+/// Read one key.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyParams {
+    /// Record key.
+    #[schemars(title = "Key", range(min = 1))]
+    pub key: u64,
+    /// Milliseconds to wait before reading.
+    #[serde(default)]
+    pub delay_ms: u64,
+}
+
+/// Read all.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListParams {
+    /// Most records to return.
+    #[serde(default = "default_limit")]
+    #[schemars(range(min = 1))]
+    pub limit: u64,
+}
+
+fn default_limit() -> u64 {
+    50
+}
+
+/// The memo node's state: an in-memory store and the order operations happened in.
+#[derive(Debug, Default)]
+pub struct MemoState {
+    pub store: Mutex<BTreeMap<u64, String>>,
+    pub log: Mutex<Vec<String>>,
+}
+
+/// The memo node; clones share state, so a test can inspect it after a run.
+#[derive(Debug, Default, Clone)]
+pub struct MemoNode(pub std::sync::Arc<MemoState>);
+
+fn code_ok(s: &str) -> bool {
+    s.len() == 3 && s.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+#[async_trait]
+impl Node for MemoNode {
+    type Params = MemoParams;
+    type Credentials = NoCredentials;
+    type Session = ();
+
+    fn spec(&self) -> NodeSpec {
+        NodeSpec {
+            name: "memo",
+            display_name: "Memo",
+            version: 1,
+            description: "Keeps values in memory",
+            group: &["transform"],
+            icon: None,
+            default_operation: "list",
+            operations: vec![
+                OperationSpec {
+                    value: "put",
+                    display_name: "Put",
+                    action: "Put a value",
+                    hints: OperationHints::UPDATE,
+                },
+                OperationSpec {
+                    value: "get",
+                    display_name: "Get",
+                    action: "Get a value",
+                    hints: OperationHints::READ,
+                },
+                OperationSpec {
+                    value: "list",
+                    display_name: "List",
+                    action: "List values",
+                    hints: OperationHints::READ,
+                },
+            ],
+            credential: None,
+            usable_as_tool: true,
+        }
+    }
+
+    fn formats(&self) -> Vec<StringFormat> {
+        vec![StringFormat {
+            name: "code",
+            expected: "three capital letters",
+            check: code_ok,
+        }]
+    }
+
+    fn access(&self, params: &MemoParams) -> Vec<Lock> {
+        match params {
+            MemoParams::Put(p) => {
+                vec![Lock::exclusive(format!("k/{}", p.key)), Lock::shared("all")]
+            }
+            MemoParams::Get(p) => vec![Lock::shared(format!("k/{}", p.key))],
+            MemoParams::List(_) => vec![Lock::exclusive("all")],
+        }
+    }
+
+    async fn connect(&self, _: Option<NoCredentials>, _: &RunOptions) -> Result<(), SetupError> {
+        Ok(())
+    }
+
+    async fn execute(&self, _: &(), params: MemoParams) -> Result<Vec<Json>, NodeError> {
+        match params {
+            MemoParams::Put(p) => {
+                tokio::time::sleep(Duration::from_millis(p.delay_ms)).await;
+                if p.fail {
+                    return Err(NodeError::new(format!("cannot put {}", p.key)).with_status(503));
+                }
+                self.0.store.lock().unwrap().insert(p.key, p.value.clone());
+                self.0
+                    .log
+                    .lock()
+                    .unwrap()
+                    .push(format!("put {}={}", p.key, p.value));
+                Ok(vec![obj(json!({"key": p.key, "value": p.value}))])
+            }
+            MemoParams::Get(p) => {
+                tokio::time::sleep(Duration::from_millis(p.delay_ms)).await;
+                let v = self.0.store.lock().unwrap().get(&p.key).cloned();
+                self.0.log.lock().unwrap().push(format!("get {}", p.key));
+                match v {
+                    Some(v) => Ok(vec![obj(json!({"key": p.key, "value": v}))]),
+                    None => Err(NodeError::new(format!("no key {}", p.key)).with_status(404)),
+                }
+            }
+            MemoParams::List(p) => {
+                let store = self.0.store.lock().unwrap();
+                Ok(store
+                    .iter()
+                    .take(p.limit as usize)
+                    .map(|(k, v)| obj(json!({"key": k, "value": v})))
+                    .collect())
+            }
+        }
+    }
+}
+
+pub fn obj(v: serde_json::Value) -> Json {
+    match v {
+        serde_json::Value::Object(m) => m,
+        _ => unreachable!("test objects are objects"),
+    }
+}
