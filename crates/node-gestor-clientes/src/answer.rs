@@ -1,0 +1,530 @@
+//! What the API's answers mean: the records a success carries, and the `NodeError` a failure
+//! becomes (status, the API's own message, Zod issues, or a clean excerpt of a proxy's page).
+//!
+//! Pure functions of a [`Response`]: no I/O here, so every error text is unit-testable.
+
+use std::fmt;
+
+use nodehost_core::{Json, NodeError};
+use nodehost_http::Response;
+use reqwest::StatusCode;
+use reqwest::header::HeaderValue;
+use serde_json::{Value, json};
+
+use crate::params::ClientId;
+
+/// Who answered, at the start of every API error.
+const API: &str = "Gestor Clientes Max API";
+/// The longest excerpt of a body quoted in an error, in characters.
+const EXCERPT_CHARS: usize = 200;
+/// How much of a non-JSON body is looked at to build the excerpt.
+const EXCERPT_SCAN_BYTES: usize = 32 * 1024;
+
+/// Scrubs the API key from text that came from the server (a proxy or debug page may echo the
+/// request headers), so no error can carry it.
+#[derive(Clone)]
+pub(crate) struct Redactor {
+    /// The `Authorization` value, marked sensitive; the key is what follows `Bearer `.
+    authorization: HeaderValue,
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Redactor([REDACTED])")
+    }
+}
+
+impl Redactor {
+    /// A redactor for the key inside an `Authorization: Bearer KEY` value.
+    pub(crate) fn from_authorization(authorization: &HeaderValue) -> Self {
+        Self {
+            authorization: authorization.clone(),
+        }
+    }
+
+    /// `text` with every occurrence of the key replaced.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        let key = self
+            .authorization
+            .as_bytes()
+            .strip_prefix(b"Bearer ")
+            .and_then(|k| std::str::from_utf8(k).ok())
+            .filter(|k| !k.is_empty());
+        match key {
+            Some(key) if text.contains(key) => text.replace(key, "[REDACTED]"),
+            _ => text.to_owned(),
+        }
+    }
+}
+
+/// The answer to `GET /clients`: one object per client.
+pub(crate) fn client_list(response: &Response, redactor: &Redactor) -> Result<Vec<Json>, NodeError> {
+    let value = success_json(response, redactor, false)?;
+    let Value::Array(items) = value else {
+        return Err(NodeError::new(format!(
+            "{API} answered {} to GET /clients with {}, expected a JSON array of clients",
+            status_text(response.status),
+            describe(&value)
+        ))
+        .with_status(response.status));
+    };
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::Object(record) => Ok(record),
+            other => Err(NodeError::new(format!(
+                "{API} answered GET /clients with an array whose element {i} is {}, expected a \
+                 client object",
+                describe(&other)
+            ))
+            .with_status(response.status)),
+        })
+        .collect()
+}
+
+/// The answer to a request that returns one client record (get, create, update).
+pub(crate) fn client_record(
+    response: &Response,
+    redactor: &Redactor,
+    write: bool,
+) -> Result<Json, NodeError> {
+    match success_json(response, redactor, write)? {
+        Value::Object(record) => Ok(record),
+        other => Err(NodeError::new(format!(
+            "{API} answered {} with {}, expected a client object",
+            status_text(response.status),
+            describe(&other)
+        ))
+        .with_status(response.status)
+        .maybe_applied(write)),
+    }
+}
+
+/// The answer to `DELETE /clients/{id}`: the API's JSON body when it sends one, otherwise
+/// `{"deleted": true, "id": id}` (the contract documents an empty 200; 204 was seen too).
+pub(crate) fn deleted(response: &Response, redactor: &Redactor, id: ClientId) -> Result<Json, NodeError> {
+    if !response.is_success() {
+        return Err(api_error(response, redactor, true));
+    }
+    let confirmation = || {
+        let mut out = Json::new();
+        out.insert("deleted".into(), Value::Bool(true));
+        out.insert("id".into(), json!(id.get()));
+        out
+    };
+    if response.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(confirmation());
+    }
+    // The status already says the delete happened; a body we cannot use must not turn that
+    // into a failure, so it is reported beside the confirmation.
+    Ok(match serde_json::from_slice::<Value>(&response.body) {
+        Ok(Value::Object(body)) => body,
+        Ok(other) => {
+            let mut out = confirmation();
+            out.insert("response".into(), other);
+            out
+        }
+        Err(_) => {
+            let mut out = confirmation();
+            out.insert(
+                "response".into(),
+                Value::String(redactor.redact(&excerpt(&response.body))),
+            );
+            out
+        }
+    })
+}
+
+/// The answer to `GET /test-connection`, as "key belongs to NAME <email> (authMethod)".
+pub(crate) fn key_owner(response: &Response, redactor: &Redactor) -> Result<String, NodeError> {
+    let value = success_json(response, redactor, false)?;
+    let text = |v: &Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+    let name = value.pointer("/user/name").and_then(text);
+    let email = value.pointer("/user/email").and_then(text);
+    let method = value.get("authMethod").and_then(text);
+    let who = match (name, email) {
+        (Some(name), Some(email)) => format!("{name} <{email}>"),
+        (Some(one), None) | (None, Some(one)) => one,
+        (None, None) => {
+            return Ok(format!(
+                "key accepted ({API} answered {} without naming the user)",
+                status_text(response.status)
+            ));
+        }
+    };
+    let mut out = format!("key belongs to {who}");
+    if let Some(method) = method {
+        out.push_str(&format!(" ({method})"));
+    }
+    Ok(redactor.redact(&out))
+}
+
+/// The JSON body of a 2xx answer, or the error the answer stands for.
+fn success_json(response: &Response, redactor: &Redactor, write: bool) -> Result<Value, NodeError> {
+    if !response.is_success() {
+        return Err(api_error(response, redactor, write));
+    }
+    // A write that got a 2xx was applied, whatever the body says.
+    let unusable = |what: String| {
+        NodeError::new(format!("{API} answered {} {what}", status_text(response.status)))
+            .with_status(response.status)
+            .maybe_applied(write)
+    };
+    if response.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(unusable("with an empty body, expected JSON".to_owned()));
+    }
+    serde_json::from_slice(&response.body).map_err(|_| {
+        unusable(format!(
+            "with a body that is not JSON: {}",
+            redactor.redact(&excerpt(&response.body))
+        ))
+    })
+}
+
+/// The error a non-2xx answer stands for.
+///
+/// The API's own `message` is quoted unchanged; for a 400 each Zod issue's path and message
+/// follow, and the issues go to `details`. A body that is not the API's JSON (a proxy's HTML
+/// page) is quoted as a short, clean excerpt.
+pub(crate) fn api_error(response: &Response, redactor: &Redactor, write: bool) -> NodeError {
+    let status = response.status;
+    let mut message = format!("{API} answered {}", status_text(status));
+    if response.attempts > 1 {
+        message.push_str(&format!(" after {} attempts", response.attempts));
+    }
+    let mut details = None;
+    let parsed = serde_json::from_slice::<Value>(&response.body).ok();
+    let api_message = parsed.as_ref().and_then(|v| {
+        v.get("message")
+            .or_else(|| v.get("error"))
+            .and_then(Value::as_str)
+            .filter(|m| !m.trim().is_empty())
+    });
+    match (&parsed, api_message) {
+        (Some(body), Some(api_message)) => {
+            message.push_str(": ");
+            message.push_str(api_message);
+            if let Some(Value::Array(issues)) = body.get("errors") {
+                let listed: Vec<String> = issues.iter().filter_map(issue_text).collect();
+                if !listed.is_empty() {
+                    message.push_str(&format!(" ({})", listed.join("; ")));
+                }
+                details = Some(Value::Array(issues.clone()));
+            }
+        }
+        (Some(body), None) => {
+            message.push_str(": ");
+            message.push_str(&truncate(&body.to_string(), EXCERPT_CHARS));
+        }
+        (None, _) => {
+            let text = excerpt(&response.body);
+            if text.is_empty() {
+                message.push_str(" with an empty body");
+            } else {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+        }
+    }
+    match status {
+        401 => message.push_str(" (check apiKey in the gestorClientesMaxApi credentials)"),
+        404 if api_message.is_none() => message.push_str(
+            " (is baseUrl the API root, including the /api segment, e.g. \
+             https://agenda.example.com/api?)",
+        ),
+        300..=399 => {
+            message.push_str(" (redirects are not followed: check baseUrl");
+            if let Some(location) = response.header_str("location") {
+                // Only where it points, never a query that might carry a token.
+                let location = location.split(['?', '#']).next().unwrap_or_default();
+                message.push_str(&format!("; the API points to {}", truncate(location, 120)));
+            }
+            message.push(')');
+        }
+        _ => {}
+    }
+    let mut error = NodeError::new(redactor.redact(&message))
+        .with_status(status)
+        // A server error may come after the write was committed (or from a proxy in front of
+        // a server that committed it); a 4xx is a refusal.
+        .maybe_applied(write && status >= 500);
+    if let Some(details) = details {
+        error = error.with_details(details);
+    }
+    error
+}
+
+/// `email: Invalid email`, from a Zod issue `{"path": ["email"], "message": "Invalid email"}`.
+fn issue_text(issue: &Value) -> Option<String> {
+    let message = issue.get("message").and_then(Value::as_str)?;
+    let path: Vec<String> = issue
+        .get("path")
+        .and_then(Value::as_array)
+        .map(|p| {
+            p.iter()
+                .map(|s| match s {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(if path.is_empty() {
+        message.to_owned()
+    } else {
+        format!("{}: {message}", path.join("."))
+    })
+}
+
+/// `404 Not Found`.
+fn status_text(status: u16) -> String {
+    match StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+    {
+        Some(reason) => format!("{status} {reason}"),
+        None => status.to_string(),
+    }
+}
+
+/// A JSON value's kind, for "expected X, got Y" texts.
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A short, clean, one-line excerpt of a body: tags, scripts, styles and comments removed,
+/// entities decoded, whitespace collapsed, at most [`EXCERPT_CHARS`] characters.
+pub(crate) fn excerpt(body: &[u8]) -> String {
+    let head = &body[..body.len().min(EXCERPT_SCAN_BYTES)];
+    let text = String::from_utf8_lossy(head);
+    let text = if text.contains('<') {
+        strip_tags(&text)
+    } else {
+        text.into_owned()
+    };
+    let text = decode_entities(&text);
+    let collapsed = text
+        .split_whitespace()
+        .filter(|w| !w.chars().all(char::is_control))
+        .collect::<Vec<_>>()
+        .join(" ");
+    truncate(&collapsed, EXCERPT_CHARS)
+}
+
+/// `html` without markup. Tags become spaces so words on either side stay apart.
+fn strip_tags(html: &str) -> String {
+    // ASCII lower-casing keeps byte offsets, so positions found in `lower` index `html`.
+    let lower = html.to_ascii_lowercase();
+    let mut out = String::with_capacity(html.len());
+    let mut i = 0;
+    while let Some(offset) = lower[i..].find('<') {
+        let start = i + offset;
+        // `a < b` in plain text is not markup: a tag starts with a letter, `/` or `!`.
+        let opens_tag = lower[start + 1..]
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'/' || b == b'!');
+        if !opens_tag {
+            out.push_str(&html[i..=start]);
+            i = start + 1;
+            continue;
+        }
+        out.push_str(&html[i..start]);
+        out.push(' ');
+        let rest = &lower[start..];
+        let end = if rest.starts_with("<!--") {
+            rest.find("-->").map(|e| start + e + 3)
+        } else if let Some(closer) = ["script", "style"]
+            .into_iter()
+            .find(|t| rest[1..].starts_with(t))
+            .map(|t| format!("</{t}"))
+        {
+            rest.find(&closer)
+                .and_then(|c| lower[start + c..].find('>').map(|e| start + c + e + 1))
+        } else {
+            rest.find('>').map(|e| start + e + 1)
+        };
+        match end {
+            Some(end) => i = end,
+            // An unclosed tag: the rest is markup, not text.
+            None => return out,
+        }
+    }
+    out.push_str(&html[i..]);
+    out
+}
+
+/// Decode the character references a proxy's page typically uses.
+fn decode_entities(text: &str) -> String {
+    if !text.contains('&') {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        rest = &rest[amp..];
+        let decoded = rest.find(';').filter(|&semi| semi <= 10).and_then(|semi| {
+            let entity = &rest[1..semi];
+            let c = match entity {
+                "amp" => Some('&'),
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" | "#39" => Some('\''),
+                "nbsp" => Some(' '),
+                _ => entity.strip_prefix('#').and_then(|n| {
+                    let code = match n.strip_prefix(['x', 'X']) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                        None => n.parse().ok(),
+                    };
+                    code.and_then(char::from_u32)
+                }),
+            };
+            c.map(|c| (c, semi))
+        });
+        match decoded {
+            Some((c, semi)) => {
+                out.push(c);
+                rest = &rest[semi + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// At most `max` characters, with `…` marking a cut.
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max.saturating_sub(1)) {
+        Some((cut, _)) if text[cut..].chars().nth(1).is_some() => format!("{}…", &text[..cut]),
+        _ => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderMap;
+
+    const KEY: &str = "gck_canary0123456789";
+
+    fn redactor() -> Redactor {
+        Redactor::from_authorization(&HeaderValue::from_static("Bearer gck_canary0123456789"))
+    }
+
+    fn response(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn api_message_passes_through_unchanged() {
+        let e = api_error(
+            &response(404, r#"{"message":"Cliente não encontrado"}"#),
+            &redactor(),
+            false,
+        );
+        assert_eq!(
+            e.message,
+            "Gestor Clientes Max API answered 404 Not Found: Cliente não encontrado"
+        );
+        assert_eq!(e.http_status, Some(404));
+        assert!(!e.maybe_applied);
+    }
+
+    #[test]
+    fn zod_issues_are_listed_and_kept_in_details() {
+        let body = r#"{"message":"Invalid data","errors":[
+            {"code":"invalid_string","validation":"email","path":["email"],"message":"Invalid email"},
+            {"code":"too_small","path":["address","number"],"message":"Required"}]}"#;
+        let e = api_error(&response(400, body), &redactor(), true);
+        assert_eq!(
+            e.message,
+            "Gestor Clientes Max API answered 400 Bad Request: Invalid data \
+             (email: Invalid email; address.number: Required)"
+        );
+        assert_eq!(
+            e.details.as_ref().and_then(Value::as_array).map(Vec::len),
+            Some(2)
+        );
+        assert!(!e.maybe_applied, "a 400 is a refusal");
+    }
+
+    #[test]
+    fn html_error_pages_become_a_short_clean_excerpt() {
+        let page = "<html><head><title>502 Bad Gateway</title><style>body{color:red}</style>\
+                    <script>var x = '<b>';</script></head><body>\n<!-- upstream -->\
+                    <center><h1>Bad&nbsp;Gateway</h1></center>\n\n<hr><center>nginx &amp; co</center>\
+                    </body></html>";
+        let e = api_error(&response(502, page), &redactor(), true);
+        assert_eq!(
+            e.message,
+            "Gestor Clientes Max API answered 502 Bad Gateway: 502 Bad Gateway Bad Gateway nginx & co"
+        );
+        assert!(e.maybe_applied);
+        let long = format!("<p>{}</p>", "word ".repeat(500));
+        assert_eq!(excerpt(long.as_bytes()).chars().count(), EXCERPT_CHARS);
+        assert!(excerpt(long.as_bytes()).ends_with('…'));
+    }
+
+    #[test]
+    fn retried_statuses_say_how_often() {
+        let mut r = response(503, "");
+        r.attempts = 4;
+        let e = api_error(&r, &redactor(), false);
+        assert_eq!(
+            e.message,
+            "Gestor Clientes Max API answered 503 Service Unavailable after 4 attempts with an empty body"
+        );
+    }
+
+    #[test]
+    fn the_key_is_scrubbed_from_echoed_bodies() {
+        let body = format!("<pre>Authorization: Bearer {KEY}</pre>");
+        let e = api_error(&response(500, &body), &redactor(), false);
+        assert!(!e.message.contains(KEY), "{}", e.message);
+        assert!(e.message.contains("[REDACTED]"));
+        let body = format!(r#"{{"message":"bad key {KEY}"}}"#);
+        let e = api_error(&response(401, &body), &redactor(), false);
+        assert!(!e.message.contains(KEY), "{}", e.message);
+    }
+
+    #[test]
+    fn truncate_counts_characters_not_bytes() {
+        assert_eq!(truncate("ação", 4), "ação");
+        assert_eq!(truncate("ação!", 4), "açã…");
+        assert_eq!(truncate("", 4), "");
+    }
+
+    #[test]
+    fn odd_markup_never_panics() {
+        for body in [
+            "<",
+            "<<<>",
+            "<script>never closed",
+            "&#xFFFFFFFF; &#; &",
+            "a < b > c",
+            "<!-- x",
+        ] {
+            let _ = excerpt(body.as_bytes());
+        }
+        assert_eq!(excerpt(b"a < b and c > d"), "a < b and c > d");
+    }
+}

@@ -1,0 +1,170 @@
+//! The typed client of the Gestor Clientes Max API: one session per run, holding the HTTP
+//! client, the base URL and the `Authorization` header, and one method per endpoint.
+//!
+//! This is the only place the API key is exposed, and the only place URLs are built. What an
+//! answer means (records, errors) is decided in [`crate::answer`].
+
+use std::fmt;
+
+use nodehost_core::{Json, NodeError, RunOptions, SetupError};
+use nodehost_http::{HttpClient, HttpError, Request, Response};
+use reqwest::Method;
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use url::Url;
+
+use crate::answer::{self, Redactor};
+use crate::credentials::{CREDENTIAL_NAME, GestorCredentials};
+use crate::params::ClientId;
+
+/// A connected session: everything needed to call the API for one run.
+pub struct GestorSession {
+    http: HttpClient,
+    /// The base URL without empty path segments, so joins never make `//`.
+    base: Url,
+    authorization: HeaderValue,
+    redactor: Redactor,
+}
+
+impl fmt::Debug for GestorSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GestorSession")
+            .field("base", &self.base.as_str())
+            .field("authorization", &"[REDACTED]")
+            .finish_non_exhaustive()
+    }
+}
+
+impl GestorSession {
+    /// Check the credentials and build the HTTP client and the `Authorization` header once.
+    pub fn open(credentials: GestorCredentials, options: &RunOptions) -> Result<Self, SetupError> {
+        let invalid = |reason: String| SetupError::InvalidCredentials {
+            credential: CREDENTIAL_NAME.to_owned(),
+            reason,
+        };
+        let mut base = nodehost_http::check_base_url(&credentials.base_url, options.http.allow_insecure_http)
+            .map_err(|e| invalid(format!("baseUrl: {e}")))?;
+        if base.query().is_some() || base.fragment().is_some() {
+            return Err(invalid(format!(
+                "baseUrl `{}` must not have a query (`?...`) or fragment (`#...`): give the API \
+                 root, e.g. https://agenda.example.com/api",
+                base.origin().ascii_serialization()
+            )));
+        }
+        // Empty segments (a trailing slash, or several) would turn into `//` once `clients` is
+        // appended; drop them here so every URL is built from clean segments.
+        let segments: Vec<String> = base
+            .path_segments()
+            .ok_or_else(|| invalid("baseUrl cannot take a path".to_owned()))?
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        base.set_path(&format!("/{}", segments.join("/")));
+
+        // The one place the key is exposed: it goes straight into a sensitive header value.
+        // Surrounding whitespace is dropped because keys pasted into files and variables often
+        // carry a trailing newline, which is never part of a key.
+        let key = credentials.api_key.expose_secret().trim();
+        if key.is_empty() {
+            return Err(invalid("apiKey is empty".to_owned()));
+        }
+        let mut authorization = HeaderValue::try_from(format!("Bearer {key}")).map_err(|_| {
+            invalid("apiKey contains characters that cannot be sent in an HTTP header".to_owned())
+        })?;
+        authorization.set_sensitive(true);
+        let redactor = Redactor::from_authorization(&authorization);
+
+        let http = HttpClient::new(&options.http).map_err(|e| SetupError::Other(e.to_string()))?;
+        Ok(Self {
+            http,
+            base,
+            authorization,
+            redactor,
+        })
+    }
+
+    /// `GET /clients`.
+    pub async fn list_clients(&self) -> Result<Vec<Json>, NodeError> {
+        let response = self.send(Method::GET, &["clients"], None).await?;
+        answer::client_list(&response, &self.redactor)
+    }
+
+    /// `GET /clients/{id}`.
+    pub async fn get_client(&self, id: ClientId) -> Result<Json, NodeError> {
+        let id = id.to_string();
+        let response = self.send(Method::GET, &["clients", &id], None).await?;
+        answer::client_record(&response, &self.redactor, false)
+    }
+
+    /// `POST /clients`.
+    pub async fn create_client(&self, body: &Json) -> Result<Json, NodeError> {
+        let response = self.send(Method::POST, &["clients"], Some(body)).await?;
+        answer::client_record(&response, &self.redactor, true)
+    }
+
+    /// `PUT /clients/{id}` with only the fields to change.
+    pub async fn update_client(&self, id: ClientId, body: &Json) -> Result<Json, NodeError> {
+        let id = id.to_string();
+        let response = self.send(Method::PUT, &["clients", &id], Some(body)).await?;
+        answer::client_record(&response, &self.redactor, true)
+    }
+
+    /// `DELETE /clients/{id}`.
+    pub async fn delete_client(&self, id: ClientId) -> Result<Json, NodeError> {
+        let segment = id.to_string();
+        let response = self.send(Method::DELETE, &["clients", &segment], None).await?;
+        answer::deleted(&response, &self.redactor, id)
+    }
+
+    /// `GET /test-connection`: who the key belongs to.
+    pub async fn test_connection(&self) -> Result<String, NodeError> {
+        let response = self.send(Method::GET, &["test-connection"], None).await?;
+        answer::key_owner(&response, &self.redactor)
+    }
+
+    /// `{base}/{segments...}`. Segments are percent-encoded by `url`, and IDs are digits only,
+    /// so nothing a user types can change the path.
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        // `open` checked that the base URL can take a path, so this cannot fail.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    /// Send one request with the session's headers; a failure without an answer becomes a
+    /// `NodeError` naming the host and the cause.
+    async fn send(
+        &self,
+        method: Method,
+        segments: &[&str],
+        body: Option<&Json>,
+    ) -> Result<Response, NodeError> {
+        let writes = method != Method::GET;
+        let mut request = Request::new(method, self.url(segments))
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .sensitive_header(AUTHORIZATION, self.authorization.clone());
+        if let Some(body) = body {
+            // Borrowing the map as a `Value` would need a clone either way; this one is small.
+            request = request.json_body(&Value::Object(body.clone()));
+        }
+        self.http
+            .send(request)
+            .await
+            .map_err(|e| transport_error(&e, writes, &self.redactor))
+    }
+}
+
+/// A request that got no usable answer.
+fn transport_error(error: &HttpError, writes: bool, redactor: &Redactor) -> NodeError {
+    let mut message = format!(
+        "could not reach the Gestor Clientes Max API: {}",
+        redactor.redact(&error.to_string())
+    );
+    if matches!(error, HttpError::InvalidUrl { .. }) {
+        message.push_str(" (check baseUrl in the gestorClientesMaxApi credentials)");
+    }
+    NodeError::new(message).maybe_applied(writes && error.maybe_sent())
+}
