@@ -102,10 +102,7 @@ pub fn decide(
             }
             None
         }
-        Failure::Status {
-            status,
-            retry_after,
-        } => {
+        Failure::Status { status, retry_after } => {
             if !idempotent || !is_transient_status(status) {
                 return Decision::GiveUp;
             }
@@ -196,22 +193,8 @@ mod tests {
             // Connection never made: safe for every method.
             ("GET refused", 1, true, Failure::Refused, 0.5, retry(50)),
             ("POST refused", 1, false, Failure::Refused, 0.5, retry(50)),
-            (
-                "GET connect error",
-                1,
-                true,
-                Failure::Connect,
-                0.5,
-                retry(50),
-            ),
-            (
-                "POST connect error",
-                1,
-                false,
-                Failure::Connect,
-                0.5,
-                retry(50),
-            ),
+            ("GET connect error", 1, true, Failure::Connect, 0.5, retry(50)),
+            ("POST connect error", 1, false, Failure::Connect, 0.5, retry(50)),
             // May have reached the server: only idempotent requests.
             ("GET timeout", 1, true, Failure::Timeout, 0.5, retry(50)),
             ("POST timeout", 1, false, Failure::Timeout, 0.5, GiveUp),
@@ -255,33 +238,12 @@ mod tests {
             ("jitter > 1", 1, true, Failure::Timeout, 7.0, retry(100)),
             ("jitter < 0", 1, true, Failure::Timeout, -1.0, retry(0)),
             // The budget: attempt 4 of 4 is the last.
-            (
-                "last attempt refused",
-                4,
-                true,
-                Failure::Refused,
-                0.5,
-                GiveUp,
-            ),
+            ("last attempt refused", 4, true, Failure::Refused, 0.5, GiveUp),
             ("last attempt 503", 4, true, status(503), 0.5, GiveUp),
             ("beyond budget", 9, false, Failure::Refused, 0.5, GiveUp),
             // Retry-After is a floor ...
-            (
-                "Retry-After 0",
-                1,
-                true,
-                status_after(429, 0),
-                0.5,
-                retry(50),
-            ),
-            (
-                "Retry-After 1",
-                1,
-                true,
-                status_after(503, 1),
-                0.5,
-                retry(1_000),
-            ),
+            ("Retry-After 0", 1, true, status_after(429, 0), 0.5, retry(50)),
+            ("Retry-After 1", 1, true, status_after(503, 1), 0.5, retry(1_000)),
             (
                 "Retry-After on 408",
                 1,
@@ -291,14 +253,7 @@ mod tests {
                 retry(1_000),
             ),
             // ... within the cap; above it we hand the answer back instead of knocking early.
-            (
-                "Retry-After > cap",
-                1,
-                true,
-                status_after(429, 2),
-                0.5,
-                GiveUp,
-            ),
+            ("Retry-After > cap", 1, true, status_after(429, 2), 0.5, GiveUp),
             (
                 "Retry-After huge",
                 1,
@@ -308,14 +263,7 @@ mod tests {
                 GiveUp,
             ),
             // Retry-After on a status we never retry changes nothing.
-            (
-                "Retry-After on 500",
-                1,
-                true,
-                status_after(500, 0),
-                0.5,
-                GiveUp,
-            ),
+            ("Retry-After on 500", 1, true, status_after(500, 0), 0.5, GiveUp),
         ];
         for (why, attempt, idempotent, failure, jitter, expected) in rows {
             let got = decide(&policy(), attempt, idempotent, &failure, jitter);
@@ -362,10 +310,7 @@ mod tests {
             ..policy()
         };
         assert_eq!(decide(&p, 0, true, &Failure::Refused, 0.5), GiveUp);
-        assert_eq!(
-            decide(&policy(), 0, true, &Failure::Refused, 0.5),
-            retry(50)
-        );
+        assert_eq!(decide(&policy(), 0, true, &Failure::Refused, 0.5), retry(50));
     }
 
     #[test]

@@ -1,0 +1,313 @@
+//! The client: one pooled `reqwest` client per run, the attempt loop, bounded body reads.
+//!
+//! Owns *how* a request is carried out: timeouts, keep-alive, rate limiting, retries (by
+//! asking `nodehost_core::retry::decide`), and reading at most `max_response_bytes`. It does
+//! not judge statuses: any final answer is returned as a [`Response`] so the node can report
+//! the API's own message.
+//!
+//! This sits on the hot path of every item, so per request it builds nothing it can share:
+//! the `reqwest` client, its connection pool and the default headers live in one `Arc`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use nodehost_core::HttpOptions;
+use nodehost_core::RetryPolicy;
+use nodehost_core::retry::{self, Decision, Failure};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
+
+use crate::classify::{Timeouts, classify};
+use crate::error::HttpError;
+use crate::limiter::RateLimiter;
+use crate::message::{Request, Response, application_json};
+use crate::redact::{check_url, target};
+
+/// Idle keep-alive connections are dropped after this long. Node.js servers (the usual
+/// backend of such APIs) close idle connections after 5 s; closing ours first avoids reusing a
+/// connection the server is closing, which would fail a create with "maybe sent".
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// Pre-allocation for a body of announced length; larger bodies grow as they arrive, so a
+/// lying `Content-Length` cannot make us reserve the whole limit up front.
+const MAX_BODY_PREALLOC: usize = 1024 * 1024;
+
+/// Sent with every request, so API operators can tell who is calling.
+const USER_AGENT: &str = concat!("nodehost/", env!("CARGO_PKG_VERSION"));
+
+/// An HTTP client for one run: cheap to clone, every clone shares the connection pool and the
+/// rate limiter.
+#[derive(Clone)]
+pub struct HttpClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: reqwest::Client,
+    retry: RetryPolicy,
+    timeouts: Timeouts,
+    max_response_bytes: usize,
+    allow_insecure_http: bool,
+    limiter: Option<RateLimiter>,
+}
+
+impl fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Configuration only: the client holds no secret, but say so by construction.
+        let inner = &self.inner;
+        f.debug_struct("HttpClient")
+            .field("retry", &inner.retry)
+            .field("connect_timeout", &inner.timeouts.connect)
+            .field("request_timeout", &inner.timeouts.request)
+            .field("max_response_bytes", &inner.max_response_bytes)
+            .field("allow_insecure_http", &inner.allow_insecure_http)
+            .field("rate_limited", &inner.limiter.is_some())
+            .finish()
+    }
+}
+
+impl HttpClient {
+    /// Build the client for a run. Fails on options that would mean waiting forever or never.
+    pub fn new(options: &HttpOptions) -> Result<Self, HttpError> {
+        if options.connect_timeout.is_zero() || options.request_timeout.is_zero() {
+            return Err(HttpError::Setup(
+                "connect and request timeouts must be greater than zero".to_owned(),
+            ));
+        }
+        let limiter = options.rate_limit_per_second.map(RateLimiter::new).transpose()?;
+        let mut default_headers = HeaderMap::with_capacity(1);
+        default_headers.insert(ACCEPT, application_json());
+        let client = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            // Covers the whole attempt, body included, so a server trickling bytes cannot hold
+            // an item forever.
+            .timeout(options.request_timeout)
+            .tcp_nodelay(true)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            // A redirect would turn a POST into a GET and replay headers to another place; the
+            // node reports the 3xx instead, so the user fixes the base URL.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(USER_AGENT)
+            .default_headers(default_headers)
+            .build()
+            .map_err(|e| HttpError::Setup(e.without_url().to_string()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                retry: options.retry,
+                timeouts: Timeouts {
+                    connect: options.connect_timeout,
+                    request: options.request_timeout,
+                },
+                max_response_bytes: options.max_response_bytes,
+                allow_insecure_http: options.allow_insecure_http,
+                limiter,
+            }),
+        })
+    }
+
+    /// Send a request, retrying transient failures as `nodehost_core::retry::decide` allows.
+    ///
+    /// Every final HTTP answer is `Ok`, whatever its status (429/5xx included once retries are
+    /// exhausted); `Err` means no usable answer, and [`HttpError::maybe_sent`] tells whether the
+    /// server may nevertheless have applied the request.
+    pub async fn send(&self, request: Request) -> Result<Response, HttpError> {
+        let inner = &*self.inner;
+        let idempotent = request.is_idempotent();
+        let Request {
+            method,
+            url,
+            mut headers,
+            body,
+        } = request;
+        check_url(&url, inner.allow_insecure_http)?;
+        if body.is_some() && !headers.contains_key(CONTENT_TYPE) {
+            headers.insert(CONTENT_TYPE, application_json());
+        }
+        let mut template = reqwest::Request::new(method.clone(), url.clone());
+        *template.headers_mut() = headers;
+        // Bytes become a shared buffer: each attempt's copy is a reference count.
+        *template.body_mut() = body.map(reqwest::Body::from);
+        // The request kept for the next attempt; `None` once the last one has gone out.
+        let mut spare = Some(template);
+
+        let mut attempt: u32 = 0;
+        let mut maybe_sent = false;
+        loop {
+            attempt += 1;
+            let Some(original) = spare.take() else {
+                // Unreachable: retries are only decided while a spare exists (see `can_retry`).
+                return Err(HttpError::InvalidRequest {
+                    target: target(&method, &url),
+                    reason: "the request cannot be replayed".to_owned(),
+                });
+            };
+            let req = if attempt < inner.retry.max_tries {
+                // Byte bodies always clone; a body that could not is sent once, without retry.
+                match original.try_clone() {
+                    Some(copy) => {
+                        spare = Some(original);
+                        copy
+                    }
+                    None => original,
+                }
+            } else {
+                original
+            };
+            let can_retry = spare.is_some();
+
+            if let Some(limiter) = &inner.limiter {
+                limiter.acquire().await;
+            }
+            let started = Instant::now();
+            let outcome = self.attempt(req).await;
+            let elapsed_ms = started.elapsed().as_millis();
+
+            let (failure, cause) = match outcome {
+                Attempt::Answer(response) => {
+                    let status = response.status().as_u16();
+                    tracing::debug!(%method, path = url.path(), status, attempt, elapsed_ms, "http attempt");
+                    maybe_sent = true;
+                    if retry::is_transient_status(status) {
+                        let failure = Failure::Status {
+                            status,
+                            retry_after: retry_after(response.headers()),
+                        };
+                        if let Decision::Retry { after } =
+                            self.decide(can_retry, attempt, idempotent, &failure)
+                        {
+                            // Dropping the unread body closes that one connection; reading
+                            // an error page we will not use would cost more.
+                            drop(response);
+                            sleep(after).await;
+                            continue;
+                        }
+                    }
+                    match self.read_body(response, &method, &url, attempt).await {
+                        Ok(response) => return Ok(response),
+                        Err(BodyError::TooLarge(err)) => return Err(err),
+                        // Broke off mid-body: a wire failure like any other, and a GET may
+                        // try again.
+                        Err(BodyError::Wire(err)) => {
+                            let (failure, cause) = classify(&err, inner.timeouts);
+                            tracing::debug!(%method, path = url.path(), attempt, %cause, "http body failed");
+                            (failure, cause)
+                        }
+                    }
+                }
+                Attempt::Failed(err) => {
+                    let (failure, cause) = classify(&err, inner.timeouts);
+                    tracing::debug!(%method, path = url.path(), attempt, elapsed_ms, %cause, "http attempt failed");
+                    (failure, cause)
+                }
+                Attempt::Invalid(reason) => {
+                    return Err(HttpError::InvalidRequest {
+                        target: target(&method, &url),
+                        reason,
+                    });
+                }
+            };
+            maybe_sent |= failure.may_have_reached_server();
+            match self.decide(can_retry, attempt, idempotent, &failure) {
+                Decision::Retry { after } => sleep(after).await,
+                Decision::GiveUp => {
+                    return Err(HttpError::Transport {
+                        target: target(&method, &url),
+                        cause,
+                        attempts: attempt,
+                        maybe_sent,
+                    });
+                }
+            }
+        }
+    }
+
+    /// One attempt up to the response head.
+    async fn attempt(&self, req: reqwest::Request) -> Attempt {
+        match self.inner.client.execute(req).await {
+            Ok(response) => Attempt::Answer(response),
+            // Builder errors are ours (a header or URL reqwest will not send), not the wire's.
+            Err(err) if err.is_builder() => Attempt::Invalid(
+                std::error::Error::source(&err)
+                    .map_or_else(|| "rejected by the HTTP client".to_owned(), ToString::to_string),
+            ),
+            Err(err) => Attempt::Failed(err),
+        }
+    }
+
+    fn decide(&self, can_retry: bool, attempt: u32, idempotent: bool, failure: &Failure) -> Decision {
+        if !can_retry {
+            return Decision::GiveUp;
+        }
+        let jitter: f64 = rand::random();
+        retry::decide(&self.inner.retry, attempt, idempotent, failure, jitter)
+    }
+
+    /// Read the final answer's body, within the size limit.
+    async fn read_body(
+        &self,
+        mut response: reqwest::Response,
+        method: &reqwest::Method,
+        url: &url::Url,
+        attempts: u32,
+    ) -> Result<Response, BodyError> {
+        let limit = self.inner.max_response_bytes;
+        let status = response.status().as_u16();
+        let too_large = || {
+            BodyError::TooLarge(HttpError::BodyTooLarge {
+                target: target(method, url),
+                status,
+                limit,
+                attempts,
+            })
+        };
+        let announced = response.content_length();
+        if announced.is_some_and(|len| len > limit as u64) {
+            return Err(too_large());
+        }
+        let headers = std::mem::take(response.headers_mut());
+        let prealloc = announced.map_or(0, |len| {
+            usize::try_from(len).map_or(MAX_BODY_PREALLOC, |len| len.min(MAX_BODY_PREALLOC))
+        });
+        let mut body = Vec::with_capacity(prealloc);
+        while let Some(chunk) = response.chunk().await.map_err(BodyError::Wire)? {
+            // `body.len() <= limit` holds on entry, so the subtraction cannot underflow.
+            if chunk.len() > limit - body.len() {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Response {
+            status,
+            headers,
+            body,
+            attempts,
+        })
+    }
+}
+
+/// Why a body could not be read.
+enum BodyError {
+    /// Over the limit: final, the same request would get the same body.
+    TooLarge(HttpError),
+    /// The connection broke or timed out mid-body.
+    Wire(reqwest::Error),
+}
+
+/// What one attempt produced.
+enum Attempt {
+    Answer(reqwest::Response),
+    Failed(reqwest::Error),
+    Invalid(String),
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    retry::parse_retry_after(value, SystemTime::now())
+}
+
+async fn sleep(after: Duration) {
+    if !after.is_zero() {
+        tokio::time::sleep(after).await;
+    }
+}
