@@ -1,1 +1,90 @@
-fn main() {}
+//! Benchmark 3 of BENCHMARKS.md: items per second through parameter resolution, schema
+//! validation and dispatch, with a node that does no I/O.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use nodehost_core::{Registry, RunConfig, RunOptions, UnknownFields, engine, prepare_item};
+use serde_json::{Map, Value, json};
+
+fn items(n: usize) -> Vec<Map<String, Value>> {
+    (0..n)
+        .map(|i| match json!({"operation": "get", "key": (i % 1000) + 1}) {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let mut registry = Registry::new();
+    registry.register(support::MemoNode::default()).unwrap();
+    let node = registry.get("memo").unwrap();
+    let params = Map::new();
+    const N: usize = 10_000;
+
+    let mut group = c.benchmark_group("dispatch");
+    group.throughput(Throughput::Elements(N as u64));
+    group.bench_function("resolve+validate", |b| {
+        b.iter_batched(
+            || items(N),
+            |items| {
+                for (i, item) in items.into_iter().enumerate() {
+                    let p = prepare_item(node.as_ref(), &params, i, item, UnknownFields::Reject);
+                    std::hint::black_box(p.is_ok());
+                }
+            },
+            BatchSize::LargeInput,
+        );
+    });
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // Prefill so every get finds its key.
+    let memo = support::MemoNode::default();
+    for k in 1..=1000u64 {
+        memo.0.store.lock().unwrap().insert(k, "v".into());
+    }
+    let mut registry = Registry::new();
+    registry.register(memo).unwrap();
+    let node = registry.get("memo").unwrap();
+    let session = rt.block_on(node.open(None, &RunOptions::default())).unwrap();
+    group.bench_function("resolve+validate+execute (1 core, concurrency 1)", |b| {
+        b.iter_batched(
+            || items(N),
+            |items| {
+                let prepared = items.into_iter().enumerate().map(|(i, item)| {
+                    (
+                        i,
+                        prepare_item(node.as_ref(), &params, i, item, UnknownFields::Reject),
+                    )
+                });
+                let config = RunConfig {
+                    concurrency: 1,
+                    ..RunConfig::default()
+                };
+                let mut count = 0usize;
+                rt.block_on(engine::execute(
+                    session.clone(),
+                    futures::stream::iter(prepared),
+                    &config,
+                    |_| {
+                        count += 1;
+                        Ok(())
+                    },
+                ));
+                assert_eq!(count, N);
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -45,6 +45,9 @@ pub use validate::UnknownFields;
 
 use serde_json::{Map, Value};
 
+/// One input item's index and its prepared parameters or why it cannot run.
+pub type PreparedItem = (usize, Result<Prepared, ItemFailure>);
+
 /// Resolve and validate one item: node-level parameters, default operation, schema checks.
 pub fn prepare_item(
     node: &dyn DynNode,
@@ -68,7 +71,7 @@ pub fn prepare_all(
     node: &dyn DynNode,
     input: &RunInput,
     unknown: UnknownFields,
-) -> Result<Vec<(usize, Result<Prepared, ItemFailure>)>, Vec<ItemProblems>> {
+) -> Result<Vec<PreparedItem>, Vec<ItemProblems>> {
     let mut prepared = Vec::with_capacity(input.items.len());
     let mut invalid = Vec::new();
     let unknown_params = input::unknown_node_parameters(&input.parameters, node.validator());

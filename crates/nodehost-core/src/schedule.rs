@@ -99,7 +99,7 @@ impl Scheduler {
             return (Vec::new(), None);
         }
         self.registered += 1;
-        if self.registered % PRUNE_EVERY == 0 {
+        if self.registered.is_multiple_of(PRUNE_EVERY) {
             self.resources.retain(|_, r| !r.idle());
         }
         let me = Arc::new(Done::default());

@@ -155,7 +155,7 @@ pub fn split_operations(root: &Value, default_operation: &str) -> Result<Vec<Ope
 fn referenced_defs(properties: &Map<String, Value>, defs: &Map<String, Value>) -> Map<String, Value> {
     let mut keep = Map::new();
     let mut pending: Vec<String> = Vec::new();
-    let mut collect = |v: &Value, pending: &mut Vec<String>| {
+    let collect = |v: &Value, pending: &mut Vec<String>| {
         let mut stack = vec![v];
         while let Some(v) = stack.pop() {
             match v {

@@ -218,7 +218,7 @@ impl Validator {
                     .properties
                     .keys()
                     .filter(|k| !matches!(k.as_str(), "operation"))
-                    .filter(|k| !got.get(k.as_str()).is_some())
+                    .filter(|k| got.get(k.as_str()).is_none())
                     .take(6)
                     .map(String::as_str)
                     .collect::<Vec<_>>()

@@ -1,0 +1,168 @@
+//! Command-line interface: the commands, their flags and their help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::sandbox_cmd::SandboxArgs;
+
+/// nodehost: run workflow nodes from the command line. JSON in on stdin, JSON out on stdout;
+/// logs and messages on stderr.
+#[derive(Debug, Parser)]
+#[command(name = "nodehost", version, about, long_about = None, propagate_version = true)]
+#[command(
+    after_help = "Exit status: 0 the run completed (error items under --continue-on-fail included), \
+1 an item failure stopped the run, 2 unusable input or invocation.\n\n\
+Try it on a local emulator:\n  echo '{\"operation\":\"create\",\"name\":\"Ana\"}' | nodehost run gestorClientesMaxCliente --sandbox"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List every registered node as a JSON array.
+    #[command(after_help = "Example:\n  nodehost list")]
+    List,
+    /// Print a node's definition (identical to node-definitions/NODE.json).
+    #[command(after_help = "Examples:\n  nodehost describe gestorClientesMaxCliente\n  \
+nodehost describe --all --write node-definitions/")]
+    Describe(DescribeArgs),
+    /// Print the JSON Schema of one input item.
+    #[command(after_help = "Examples:\n  nodehost schema gestorClientesMaxCliente\n  \
+nodehost schema gestorClientesMaxCliente --operation create")]
+    Schema(SchemaArgs),
+    /// Execute a node on items read from stdin (or --input) and write output items to stdout.
+    #[command(after_help = "Examples:\n  \
+echo '[{\"operation\":\"get\",\"clientId\":7}]' | nodehost run gestorClientesMaxCliente\n  \
+nodehost run gestorClientesMaxCliente --sandbox --input examples/tour.json\n  \
+nodehost run gestorClientesMaxCliente --ndjson --concurrency 16 < items.ndjson > out.ndjson\n\n\
+Input: an array of items, one item object, or {\"parameters\": {..}, \"items\": [..], \"credentials\": {..}, \
+\"continueOnFail\": bool}. An item is {\"json\": {..}} or a plain object.\n\
+Output: {\"items\": [{\"json\": {..}, \"pairedItem\": {\"item\": N}}, ..]} plus \"error\" when the run stopped.")]
+    Run(RunArgs),
+    /// Check credentials against the remote service.
+    #[command(subcommand)]
+    Credentials(CredentialsCommand),
+    /// Start the local Gestor Clientes Max emulator.
+    #[command(
+        after_help = "Examples:\n  nodehost sandbox\n  nodehost sandbox --listen 127.0.0.1:0 --db :memory: --seed 20"
+    )]
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// Node name (see `nodehost list`).
+    #[arg(required_unless_present = "all")]
+    pub node: Option<String>,
+    /// Describe every node and credential type.
+    #[arg(long)]
+    pub all: bool,
+    /// Write one JSON file per node and per credential type into DIR instead of printing.
+    #[arg(long, value_name = "DIR", requires = "all")]
+    pub write: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Node name.
+    pub node: String,
+    /// Only this operation's parameters.
+    #[arg(long)]
+    pub operation: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CredentialsCommand {
+    /// Call the service's credential check and say who the key belongs to.
+    #[command(
+        after_help = "Examples:\n  nodehost credentials test gestorClientesMaxCliente --credentials creds.json\n  \
+nodehost credentials test gestorClientesMaxCliente --sandbox"
+    )]
+    Test(CredentialsTestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CredentialsTestArgs {
+    /// Node name.
+    pub node: String,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+/// Where credentials come from and how the node talks to its service.
+#[derive(Debug, Args, Clone)]
+pub struct ConnectionArgs {
+    /// Credentials as a JSON file (used when the input envelope has none).
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
+    /// Start an embedded sandbox and point the credentials at it.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Data file of the embedded sandbox, kept between runs (default: a fresh
+    /// `run-sandbox.db` beside the `nodehost sandbox` data file, seeded with 3 clients).
+    #[arg(long, value_name = "PATH", requires = "sandbox")]
+    pub sandbox_db: Option<String>,
+    /// Seconds allowed to connect.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    pub connect_timeout: f64,
+    /// Seconds allowed for one request attempt, body included.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub timeout: f64,
+    /// Attempts per request, the first included (1 disables retries).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub max_tries: u32,
+    /// Backoff before the first retry, in milliseconds (doubles each retry, full jitter).
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    pub backoff_base_ms: u64,
+    /// Longest wait between attempts, in milliseconds (Retry-After included).
+    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    pub backoff_cap_ms: u64,
+    /// Cap on requests per second across the run, e.g. `20/s` or `20`.
+    #[arg(long, value_name = "N/s", value_parser = parse_rate)]
+    pub rate_limit: Option<f64>,
+    /// Allow plain http:// to a non-loopback host (the API key would travel in clear).
+    #[arg(long)]
+    pub allow_insecure_http: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Node name (see `nodehost list`).
+    pub node: String,
+    /// Read input from FILE instead of stdin.
+    #[arg(long, short, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// Read one item per line and write one output item per line, streaming.
+    #[arg(long)]
+    pub ndjson: bool,
+    /// Turn failing items into error items instead of stopping the run.
+    #[arg(long)]
+    pub continue_on_fail: bool,
+    /// Items executing at once; items on the same record still run in input order.
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+    /// Node-level parameters as a JSON object, applied to items that do not set them.
+    #[arg(long, value_name = "JSON")]
+    pub parameters: Option<String>,
+    /// Drop fields no operation takes instead of rejecting the item.
+    #[arg(long)]
+    pub ignore_unknown_fields: bool,
+    /// Pretty-print the output document (not with --ndjson).
+    #[arg(long, conflicts_with = "ndjson")]
+    pub pretty: bool,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let number = s.trim().trim_end_matches("/s").trim();
+    match number.parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        _ => Err(format!(
+            "expected a positive number of requests per second like `20/s`, got `{s}`"
+        )),
+    }
+}

@@ -1,0 +1,89 @@
+//! The `nodehost` command line: turns arguments, stdin and the environment into calls to the
+//! core and the registered nodes, and results into stdout, stderr and an exit status.
+//!
+//! Library crates report precise errors; only this crate decides wording on stderr and exit
+//! codes (0 completed, 1 an item failure stopped the run, 2 unusable input or invocation).
+
+pub mod cli;
+mod connection;
+mod describe_cmd;
+mod input_reader;
+mod output;
+mod run_cmd;
+pub mod sandbox_cmd;
+
+use std::process::ExitCode;
+
+use nodehost_core::Registry;
+
+pub use cli::Cli;
+pub use describe_cmd::{definition_files, render};
+
+/// Every node this binary offers.
+pub fn registry() -> Registry {
+    let mut registry = Registry::new();
+    // Registration derives each node's schemas; a failure is a bug in a node crate that the
+    // definition tests catch, so it is reported rather than ignored.
+    if let Err(e) = registry.register(node_gestor_clientes::ClienteNode::new()) {
+        eprintln!("nodehost: internal error: {e}");
+    }
+    registry
+}
+
+/// A failure the CLI reports on stderr with an exit status.
+#[derive(Debug)]
+pub struct CliError {
+    /// Exit status.
+    pub code: u8,
+    /// What to print on stderr.
+    pub message: String,
+}
+
+impl CliError {
+    /// Unusable input or invocation (exit 2).
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+        }
+    }
+
+    /// The run stopped on an item failure (exit 1); details are already on stdout.
+    pub fn stopped(message: impl Into<String>) -> Self {
+        Self {
+            code: 1,
+            message: message.into(),
+        }
+    }
+}
+
+/// Run one parsed command line to completion.
+pub async fn run(cli: Cli) -> ExitCode {
+    let registry = registry();
+    let result = match cli.command {
+        cli::Command::List => output::print_json(&registry.summary(), true),
+        cli::Command::Describe(args) => describe_cmd::describe(&registry, args),
+        cli::Command::Schema(args) => describe_cmd::schema(&registry, args),
+        cli::Command::Run(args) => run_cmd::run(&registry, args).await,
+        cli::Command::Credentials(cli::CredentialsCommand::Test(args)) => {
+            run_cmd::test_credentials(&registry, args).await
+        }
+        cli::Command::Sandbox(args) => sandbox_cmd::run(args)
+            .await
+            .map_err(|e| CliError::usage(format!("sandbox: {e:#}"))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if !e.message.is_empty() {
+                eprintln!("nodehost: {}", e.message);
+            }
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+fn unknown_node(registry: &Registry, name: &str) -> CliError {
+    let names: Vec<&str> = registry.names().collect();
+    CliError::usage(format!("unknown node `{name}`; available: {}", names.join(", ")))
+}
