@@ -15,8 +15,7 @@ pub fn describe(registry: &Registry, args: DescribeArgs) -> Result<(), CliError>
         return match args.write {
             Some(dir) => write_files(&dir, &files),
             None => {
-                let all: serde_json::Map<String, Value> =
-                    files.into_iter().map(|(name, v)| (name, v)).collect();
+                let all: serde_json::Map<String, Value> = files.into_iter().collect();
                 print_json(&all, true)
             }
         };
