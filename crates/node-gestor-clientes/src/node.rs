@@ -153,3 +153,69 @@ impl Node for ClienteNode {
         session.test_connection().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn locks(item: serde_json::Value) -> Vec<Lock> {
+        ClienteNode.access(&serde_json::from_value(item).unwrap())
+    }
+
+    #[test]
+    fn operations_are_listed_in_display_order_with_their_hints() {
+        let spec = ClienteNode.spec();
+        let ops: Vec<_> = spec
+            .operations
+            .iter()
+            .map(|o| (o.value, o.display_name, o.hints))
+            .collect();
+        assert_eq!(
+            ops,
+            vec![
+                ("create", "Create", OperationHints::CREATE),
+                ("getAll", "Get Many", OperationHints::READ),
+                ("get", "Get", OperationHints::READ),
+                ("update", "Update", OperationHints::UPDATE),
+                ("delete", "Delete", OperationHints::DELETE),
+            ]
+        );
+        assert_eq!(spec.default_operation, "getAll");
+        let credential = spec.credential.unwrap();
+        assert_eq!(credential.name, "gestorClientesMaxApi");
+        assert_eq!(
+            credential.env,
+            &[
+                ("baseUrl", "GESTOR_CLIENTES_MAX_BASE_URL"),
+                ("apiKey", "GESTOR_CLIENTES_MAX_API_KEY")
+            ]
+        );
+    }
+
+    #[test]
+    fn writes_to_one_client_are_ordered_and_listings_see_every_earlier_write() {
+        assert_eq!(
+            locks(json!({"operation": "get", "clientId": "7"})),
+            vec![Lock::shared("client/7")]
+        );
+        for op in ["update", "delete"] {
+            let mut item = json!({"operation": op, "clientId": 7});
+            if op == "update" {
+                item["name"] = json!("Ana");
+            }
+            assert_eq!(
+                locks(item),
+                vec![Lock::exclusive("client/7"), Lock::shared("clients")]
+            );
+        }
+        assert_eq!(
+            locks(json!({"operation": "create", "name": "Ana"})),
+            vec![Lock::shared("clients")]
+        );
+        assert_eq!(
+            locks(json!({"operation": "getAll"})),
+            vec![Lock::exclusive("clients")]
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! The node's parameter schema as the core's validator applies it: every bad field of an item
+//! is reported at once, before anything is sent, with the format's own words.
+
+// Test helpers panic on purpose: a failed setup is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use node_gestor_clientes::ClienteNode;
+use nodehost_core::{DynNode, Problem, Registry, UnknownFields};
+use serde_json::{Map, Value, json};
+
+fn node() -> std::sync::Arc<dyn DynNode> {
+    let mut registry = Registry::new();
+    registry.register(ClienteNode).unwrap();
+    registry.get("gestorClientesMaxCliente").unwrap()
+}
+
+fn problems(item: Value) -> Vec<Problem> {
+    let Value::Object(item) = item else { panic!() };
+    match nodehost_core::prepare_item(node().as_ref(), &Map::new(), 0, item, UnknownFields::Reject) {
+        Ok(_) => Vec::new(),
+        Err(nodehost_core::ItemFailure::Invalid(p)) => p.problems,
+        Err(other) => panic!("{other:?}"),
+    }
+}
+
+/// The fields with a problem, each once.
+fn paths(item: Value) -> Vec<String> {
+    let mut paths: Vec<String> = problems(item).into_iter().map(|p| p.path).collect();
+    paths.dedup();
+    paths
+}
+
+#[test]
+fn valid_items_of_every_operation_pass() {
+    for item in [
+        json!({}),
+        json!({"operation": "getAll", "returnAll": false, "limit": 1}),
+        json!({"operation": "get", "clientId": 7}),
+        json!({"operation": "get", "clientId": "7"}),
+        json!({"operation": "delete", "clientId": "0042"}),
+        json!({"operation": "create", "name": "Ana", "cpf": "529.982.247-25", "cep": "01310-100",
+               "state": "sp", "birthDate": "1990-05-17T00:00:00Z", "email": "ana@example.com",
+               "consultationPrice": 0, "status": "active", "paymentStatus": "a_pagar", "phone": null}),
+        json!({"operation": "update", "clientId": 5, "email": null}),
+    ] {
+        assert_eq!(problems(item.clone()), vec![], "{item}");
+    }
+}
+
+#[test]
+fn client_ids_that_could_bend_the_url_are_rejected() {
+    for id in [
+        json!(0),
+        json!(-1),
+        json!(1.5),
+        json!("0"),
+        json!("-1"),
+        json!("1.5"),
+        json!("12/../7"),
+        json!("7?x=1"),
+        json!(""),
+        json!(null),
+        json!(true),
+    ] {
+        let found = problems(json!({"operation": "get", "clientId": id}));
+        assert!(found.iter().any(|p| p.path == "clientId"), "{id}: {found:?}");
+    }
+}
+
+#[test]
+fn every_bad_field_of_a_create_is_reported_at_once() {
+    let found = paths(json!({
+        "operation": "create",
+        "name": "",
+        "email": "ana at example",
+        "cpf": "12345678900",
+        "cep": "123",
+        "state": "XX",
+        "birthDate": "1990-02-30",
+        "status": "gone",
+        "paymentStatus": "paid",
+        "consultationPrice": -1,
+    }));
+    for field in [
+        "name",
+        "email",
+        "cpf",
+        "cep",
+        "state",
+        "birthDate",
+        "status",
+        "paymentStatus",
+        "consultationPrice",
+    ] {
+        assert!(
+            found.iter().any(|p| p == field),
+            "{field} not reported: {found:?}"
+        );
+    }
+}
+
+#[test]
+fn format_problems_say_what_was_expected() {
+    let found = problems(json!({"operation": "create", "name": "Ana", "cpf": "11111111111"}));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].message.contains("11-digit CPF with valid check digits"),
+        "{}",
+        found[0].message
+    );
+}
+
+#[test]
+fn update_needs_a_field_and_a_non_null_name() {
+    let found = problems(json!({"operation": "update", "clientId": 5}));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].message.contains("at least one"), "{}", found[0].message);
+    assert_eq!(
+        paths(json!({"operation": "update", "clientId": 5, "name": null})),
+        vec!["name"]
+    );
+    assert_eq!(
+        paths(json!({"operation": "update", "clientId": 5, "name": ""})),
+        vec!["name"]
+    );
+    assert_eq!(
+        paths(json!({"operation": "update", "clientId": 5, "status": null})),
+        vec!["status"]
+    );
+}
+
+#[test]
+fn get_all_limit_must_be_positive() {
+    assert_eq!(
+        paths(json!({"operation": "getAll", "returnAll": false, "limit": 0})),
+        vec!["limit"]
+    );
+}
