@@ -294,6 +294,37 @@ async fn create_with_an_unreachable_server_names_the_host() {
     assert_no_key(&error);
 }
 
+#[tokio::test]
+async fn create_that_timed_out_is_not_repeated_and_may_have_been_applied() {
+    let server = MockServer::start().await;
+    respond(
+        &server,
+        "POST",
+        "/api/clients",
+        ResponseTemplate::new(201)
+            .set_body_json(record(1, "Ana"))
+            .set_delay(Duration::from_secs(2)),
+    )
+    .await;
+    let mut options = options();
+    options.http.request_timeout = Duration::from_millis(200);
+    let session = ClienteNode
+        .connect(Some(credentials(&format!("{}/api", server.uri()))), &options)
+        .await
+        .unwrap();
+
+    let error = ClienteNode
+        .execute(&session, params(json!({"operation": "create", "name": "Ana"})))
+        .await
+        .unwrap_err();
+
+    assert!(error.message.contains("timed out"), "{}", error.message);
+    assert!(error.message.contains("127.0.0.1"), "{}", error.message);
+    assert!(error.maybe_applied, "the create may have reached the server");
+    assert_eq!(server.received_requests().await.unwrap().len(), 1);
+    assert_no_key(&error);
+}
+
 // ---- getAll ------------------------------------------------------------------------------
 
 #[tokio::test]
