@@ -1,6 +1,8 @@
 //! The `nodehost` binary seen from a terminal or a script: JSON piped in, exit status, stdout
 //! and stderr snapshotted together (as ruff does with insta_cmd).
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::process::Command;
 
 use insta_cmd::{assert_cmd_snapshot, get_cargo_bin};

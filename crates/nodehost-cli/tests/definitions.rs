@@ -1,6 +1,8 @@
 //! `node-definitions/` is generated from code: a checked-in file that differs from what the
 //! code generates fails here, and every definition is pinned by a snapshot.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::path::PathBuf;
 
 fn definitions_dir() -> PathBuf {
