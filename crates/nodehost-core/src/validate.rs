@@ -138,6 +138,7 @@ impl Validator {
             }
         }
         let instance = Value::Object(std::mem::take(params));
+        let mut ranked: Vec<(u8, Problem)> = Vec::new();
         if !op.schema.is_valid(&instance) {
             for error in op.schema.iter_errors(&instance) {
                 let path: Vec<String> = error.instance_path().iter().map(|s| s.to_string()).collect();
@@ -152,14 +153,23 @@ impl Validator {
                     };
                 }
                 let message = self.wording(op, &path, error.kind(), error.instance());
-                problems.push(Problem { path, message });
+                // When one field breaks several rules, the most specific one is kept: "one of
+                // active, inactive" says more than "a string".
+                let rank = match error.kind() {
+                    ValidationErrorKind::Type { .. } => 2,
+                    ValidationErrorKind::OneOfNotValid { .. } | ValidationErrorKind::AnyOf { .. } => 3,
+                    _ => 1,
+                };
+                ranked.push((rank, Problem { path, message }));
             }
         }
         if let Value::Object(map) = instance {
             *params = map;
         }
-        problems.sort_by_key(|p| op.fields.iter().position(|f| *f == p.path).unwrap_or(usize::MAX));
-        problems.dedup();
+        ranked.sort_by_key(|(rank, p)| (field_position(&op.fields, &p.path), *rank));
+        ranked.dedup_by(|a, b| a.1.path == b.1.path);
+        problems.extend(ranked.into_iter().map(|(_, p)| p));
+        problems.sort_by_key(|p| field_position(&op.fields, &p.path));
         problems
     }
 
@@ -249,6 +259,11 @@ impl Validator {
             }
         }
     }
+}
+
+fn field_position(fields: &[String], path: &str) -> usize {
+    let top = path.split('.').next().unwrap_or(path);
+    fields.iter().position(|f| f == top).unwrap_or(usize::MAX)
 }
 
 fn unknown_field(key: &str, op: &str, fields: &[String], validator: &Validator) -> Problem {
