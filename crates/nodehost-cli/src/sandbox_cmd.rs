@@ -24,7 +24,7 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5800")]
     pub listen: SocketAddr,
 
-    /// SQLite database file, created if missing, or `:memory:` for a throwaway run.
+    /// SQLite database file, created if missing, or `:memory:` for a throwaway run
     /// [default: $XDG_DATA_HOME/nodehost/sandbox.db, else ~/.local/share/nodehost/sandbox.db]
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
