@@ -17,7 +17,8 @@
 //!     |item| { println!("{}", serde_json::to_string(item)?); Ok(()) }).await;  // 4. run
 //! ```
 //!
-//! `examples/embed.rs` is the runnable version.
+//! `crates/nodehost-cli/examples/embed.rs` is the runnable version
+//! (`cargo run -p nodehost-cli --example embed`).
 
 pub mod definition;
 pub mod engine;
