@@ -25,8 +25,9 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 /// The node every test runs.
 pub const NODE: &str = "gestorClientesMaxCliente";
 
-/// Flags that keep retries fast: tests assert attempt counts, not wall-clock patience.
-pub const FAST_RETRIES: &[&str] = &["--backoff-base-ms", "1", "--backoff-cap-ms", "20"];
+/// Backoff (base, cap) in milliseconds that keeps retries fast: tests assert attempt counts,
+/// not wall-clock patience.
+pub const FAST_BACKOFF_MS: (u64, u64) = (1, 20);
 
 /// How long any single `nodehost` invocation may take before the test calls it a hang.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(20);
@@ -55,6 +56,8 @@ pub struct Cmd {
     stdin: Vec<u8>,
     envs: Vec<(String, String)>,
     deadline: Duration,
+    /// `--backoff-base-ms` and `--backoff-cap-ms`, when set.
+    backoff: Option<(u64, u64)>,
 }
 
 /// Start describing `nodehost ARGS...`.
@@ -68,6 +71,7 @@ where
         stdin: Vec::new(),
         envs: Vec::new(),
         deadline: DEFAULT_DEADLINE,
+        backoff: None,
     }
 }
 
@@ -75,7 +79,8 @@ where
 pub fn run_node(credentials: &Path) -> Cmd {
     let mut cmd = nodehost(["run", NODE, "--credentials"]);
     cmd.args.push(credentials.into());
-    cmd.args(FAST_RETRIES)
+    cmd.backoff = Some(FAST_BACKOFF_MS);
+    cmd
 }
 
 impl Cmd {
@@ -87,6 +92,13 @@ impl Cmd {
         S: Into<OsString>,
     {
         self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Replace the backoff flags (milliseconds).
+    #[must_use]
+    pub fn backoff_ms(mut self, base: u64, cap: u64) -> Self {
+        self.backoff = Some((base, cap));
         self
     }
 
@@ -120,6 +132,14 @@ impl Cmd {
     fn command(&self) -> Command {
         let mut command = Command::new(nodehost_bin());
         command.args(&self.args);
+        if let Some((base, cap)) = self.backoff {
+            command.args([
+                "--backoff-base-ms",
+                &base.to_string(),
+                "--backoff-cap-ms",
+                &cap.to_string(),
+            ]);
+        }
         // The developer's own settings must not leak into a test.
         for var in [
             "GESTOR_CLIENTES_MAX_BASE_URL",
