@@ -1,7 +1,7 @@
 //! Reading `run` input: a whole JSON document (bounded, with line and column on errors) or
 //! NDJSON lines streamed one at a time.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::Path;
 
 use serde_json::Value;
@@ -18,6 +18,9 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 pub fn read_document(path: Option<&Path>) -> Result<Value, CliError> {
     let source = path.map_or_else(|| "stdin".to_owned(), |p| p.display().to_string());
     let mut bytes = Vec::new();
+    if path.is_none() && std::io::stdin().is_terminal() {
+        eprintln!("nodehost: reading items from stdin (end with Ctrl-D; see `nodehost run --help`)");
+    }
     let read = match path {
         Some(p) => {
             std::fs::File::open(p).and_then(|f| f.take(MAX_DOCUMENT_BYTES + 1).read_to_end(&mut bytes))

@@ -136,6 +136,14 @@ async fn run_document(
     if !invalid.is_empty() && !continue_on_fail {
         return refuse_invalid(&invalid, total, layout);
     }
+    if total == 0 {
+        // Nothing to do, so nothing to connect to: no credentials needed.
+        let writer = ItemWriter::new(layout).map_err(write_error)?;
+        return writer
+            .finish(None)
+            .or_else(ignore_broken_pipe)
+            .map_err(write_error);
+    }
 
     let (session, sandbox) = open_session(
         node.as_ref(),

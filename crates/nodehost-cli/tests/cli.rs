@@ -302,3 +302,12 @@ impl PassStdin for Command {
         child.wait_with_output().expect("finishes")
     }
 }
+
+#[test]
+fn an_empty_array_is_a_completed_run_that_needs_no_credentials() {
+    let out = nodehost()
+        .args(["run", "gestorClientesMaxCliente"])
+        .pass_stdin_bytes(b"[]");
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "{\"items\":[]}\n");
+}
