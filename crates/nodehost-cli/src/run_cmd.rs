@@ -33,12 +33,27 @@ pub async fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
     } else {
         UnknownFields::Reject
     };
-    let cancel = interrupt_flag();
+    let plan = Plan {
+        node,
+        parameters: cli_parameters,
+        options,
+        unknown,
+        cancel: interrupt_flag(),
+    };
     if args.ndjson {
-        run_lines(node, args, cli_parameters, options, unknown, cancel).await
+        run_lines(plan, args).await
     } else {
-        run_document(node, args, cli_parameters, options, unknown, cancel).await
+        run_document(plan, args).await
     }
+}
+
+/// What both input modes share: the node, node-level parameters and run settings.
+struct Plan {
+    node: Arc<dyn DynNode>,
+    parameters: Map<String, Value>,
+    options: RunOptions,
+    unknown: UnknownFields,
+    cancel: Arc<AtomicBool>,
 }
 
 fn parse_parameters(text: Option<&str>) -> Result<Map<String, Value>, CliError> {
@@ -100,14 +115,14 @@ async fn open_session(
     }
 }
 
-async fn run_document(
-    node: Arc<dyn DynNode>,
-    args: RunArgs,
-    cli_parameters: Map<String, Value>,
-    options: RunOptions,
-    unknown: UnknownFields,
-    cancel: Arc<AtomicBool>,
-) -> Result<(), CliError> {
+async fn run_document(plan: Plan, args: RunArgs) -> Result<(), CliError> {
+    let Plan {
+        node,
+        parameters: cli_parameters,
+        options,
+        unknown,
+        cancel,
+    } = plan;
     let document = input_reader::read_document(args.input.as_deref())?;
     let mut input = RunInput::from_value(document).map_err(|e| CliError::usage(e.to_string()))?;
     for (k, v) in cli_parameters {
@@ -280,14 +295,14 @@ fn conclude(report: &RunReport) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn run_lines(
-    node: Arc<dyn DynNode>,
-    args: RunArgs,
-    parameters: Map<String, Value>,
-    options: RunOptions,
-    unknown: UnknownFields,
-    cancel: Arc<AtomicBool>,
-) -> Result<(), CliError> {
+async fn run_lines(plan: Plan, args: RunArgs) -> Result<(), CliError> {
+    let Plan {
+        node,
+        parameters,
+        options,
+        unknown,
+        cancel,
+    } = plan;
     check_node_parameters(node.as_ref(), &parameters, unknown)?;
     let reader: Box<dyn tokio::io::AsyncRead + Send + Unpin> = match &args.input {
         Some(path) => Box::new(

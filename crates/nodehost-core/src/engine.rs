@@ -298,20 +298,10 @@ where
             }
             continue;
         }
-        match outcome {
+        let emitted: Vec<Json> = match outcome {
             Outcome::Output(outputs) => {
                 report.applied.push(index);
-                for json in outputs {
-                    let item = OutputItem {
-                        json,
-                        paired_item: index,
-                    };
-                    if let Err(e) = emit(&item) {
-                        report.output_error = Some(e.to_string());
-                        stop_at.fetch_min(index, Ordering::AcqRel);
-                        break;
-                    }
-                }
+                outputs
             }
             Outcome::Failed(failure) => {
                 report.failed.push(index);
@@ -321,19 +311,28 @@ where
                 if continue_on_fail {
                     let mut json = Map::new();
                     json.insert("error".into(), Value::Object(failure.to_json()));
-                    let item = OutputItem {
-                        json,
-                        paired_item: index,
-                    };
-                    if let Err(e) = emit(&item) {
-                        report.output_error = Some(e.to_string());
-                        stop_at.fetch_min(index, Ordering::AcqRel);
+                    vec![json]
+                } else {
+                    if report.stopped_by.is_none() {
+                        report.stopped_by = Some(failure);
                     }
-                } else if report.stopped_by.is_none() {
-                    report.stopped_by = Some(failure);
+                    Vec::new()
                 }
             }
-            Outcome::NotRun => report.not_run.push(index),
+            Outcome::NotRun => {
+                report.not_run.push(index);
+                Vec::new()
+            }
+        };
+        for json in emitted {
+            if let Err(e) = emit(&OutputItem {
+                json,
+                paired_item: index,
+            }) {
+                report.output_error = Some(e.to_string());
+                stop_at.fetch_min(index, Ordering::AcqRel);
+                break;
+            }
         }
     }
     report.cancelled = cancel.load(Ordering::Acquire) && report.stopped_by.is_none();
