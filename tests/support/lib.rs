@@ -297,7 +297,19 @@ impl Outcome {
             .collect()
     }
 
-    /// The `json` of every output item, in order, checking each `pairedItem` equals its position.
+    /// The `json` of every output item, in output order (e.g. every client of one `getAll`).
+    pub fn output_jsons(&self) -> Vec<Value> {
+        let doc = self.json();
+        doc["items"]
+            .as_array()
+            .expect("\"items\" array")
+            .iter()
+            .map(|i| i["json"].clone())
+            .collect()
+    }
+
+    /// The `json` of every output item, in order, checking each `pairedItem` equals its position
+    /// (one output per input item).
     pub fn items_in_order(&self) -> Vec<Value> {
         let doc = self.json();
         let items = doc["items"].as_array().expect("\"items\" array").clone();
