@@ -29,7 +29,7 @@ fn reads_and_updates_under_deterministic_503_and_429_take_exactly_four_attempts_
     let dir = tempdir();
     let items: Vec<Value> = (1..=CLIENTS)
         .map(|id| {
-            if id % 2 == 0 {
+            if id.is_multiple_of(2) {
                 json!({"operation": "update", "clientId": id, "notes": format!("note {id}")})
             } else {
                 json!({"operation": "get", "clientId": id})
@@ -55,7 +55,7 @@ fn reads_and_updates_under_deterministic_503_and_429_take_exactly_four_attempts_
         assert_eq!(output["id"], id);
         // Every output is the record as stored after the run.
         assert_eq!(output, &records[&id], "output of item {i}");
-        let (method, expected_notes) = if id % 2 == 0 {
+        let (method, expected_notes) = if id.is_multiple_of(2) {
             ("PUT", json!(format!("note {id}")))
         } else {
             ("GET", records[&id]["notes"].clone())
