@@ -390,7 +390,12 @@ fn a_10_mb_name_fails_cleanly_without_a_panic_a_hang_or_a_dump() {
     let stderr = out.stderr_text();
     assert!(stderr.len() < 4096, "{} bytes on stderr", stderr.len());
     assert!(out.stdout.len() < 8192);
-    assert!(stderr.contains("POST"), "{stderr}");
+    // The sandbox refuses bodies over 1 MiB: either its 413 arrives, or it closes the
+    // connection while the body is still being written (a race the client cannot win).
+    assert!(
+        stderr.contains("413 Payload Too Large") || stderr.contains("POST") && stderr.contains("connection"),
+        "{stderr}"
+    );
     assert!(sandbox.clients().is_empty());
 }
 

@@ -34,7 +34,13 @@ fn sigint_lets_the_item_in_flight_finish_and_reports_what_was_applied() {
         assert_eq!(line["pairedItem"]["item"], n);
     }
     child.send_line(&create(2));
-    std::thread::sleep(Duration::from_millis(150));
+    // The sandbox counts a request when it arrives, before its latency: once it has seen the
+    // third POST, item 2 is in flight.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sandbox.requests("POST /api/clients") < 3 {
+        assert!(Instant::now() < deadline, "item 2 was never sent");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let interrupted = Instant::now();
     child.signal("INT");
     // Stdin stays open: the run must end on the signal, not on end of input.
