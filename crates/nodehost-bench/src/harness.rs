@@ -1,0 +1,221 @@
+//! What every benchmark shares: an in-process sandbox to talk to, input files, and running
+//! either client (the `nodehost` binary or our own `raw-client`) as a whole process on them,
+//! checking that it succeeded and wrote one answer per item.
+//!
+//! The sandbox lives in this process, not in a child: then `wait4` reports the client alone,
+//! and this process's own CPU time while a client runs is the sandbox's work.
+
+use std::fmt;
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail, ensure};
+
+use crate::measure::{self, Measured};
+
+/// Key the benchmark sandboxes accept.
+const API_KEY: &str = "gck_nodehost_bench";
+/// Sample clients in every sandbox; items ask for ids 1..=SEEDED in turn.
+pub const SEEDED: u32 = 1_000;
+/// The node under test.
+const NODE: &str = "gestorClientesMaxCliente";
+
+/// Which program makes the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    /// `nodehost run gestorClientesMaxCliente`.
+    Nodehost,
+    /// `nodehost-bench raw-client`: reqwest and nothing else.
+    Raw,
+}
+
+impl fmt::Display for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Client::Nodehost => "nodehost",
+            Client::Raw => "raw reqwest",
+        })
+    }
+}
+
+/// How items are laid out in the input and output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON array in, one `{"items": [...]}` document out.
+    Document,
+    /// One item per line in and out (`--ndjson`).
+    Lines,
+}
+
+/// The shared state of one benchmark session.
+#[derive(Debug)]
+pub struct Harness {
+    runtime: tokio::runtime::Runtime,
+    dir: tempfile::TempDir,
+    nodehost: PathBuf,
+    me: PathBuf,
+}
+
+/// A sandbox serving on the harness's runtime until dropped.
+#[derive(Debug)]
+pub struct Sandbox {
+    running: Option<gestor_sandbox::RunningSandbox>,
+    base_url: String,
+}
+
+impl Harness {
+    /// Finds both programs and makes a scratch directory. `nodehost` defaults to the binary
+    /// beside this one (`target/release/nodehost`).
+    pub fn new(nodehost: Option<PathBuf>) -> anyhow::Result<Self> {
+        let me = std::env::current_exe().context("cannot find this executable")?;
+        let nodehost = match nodehost {
+            Some(p) => p,
+            None => me.with_file_name("nodehost"),
+        };
+        ensure!(
+            nodehost.is_file(),
+            "{} not found: build it first with `cargo build --release -p nodehost-cli -p nodehost-bench`, or pass --nodehost PATH",
+            nodehost.display()
+        );
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let dir = tempfile::Builder::new().prefix("nodehost-bench").tempdir()?;
+        Ok(Self {
+            runtime,
+            dir,
+            nodehost,
+            me,
+        })
+    }
+
+    /// Starts a sandbox on a free loopback port, in memory, seeded with `SEEDED` clients,
+    /// adding `latency` to every answer.
+    pub fn sandbox(&self, latency: Duration) -> anyhow::Result<Sandbox> {
+        let config = gestor_sandbox::SandboxConfig {
+            listen: "127.0.0.1:0".parse()?,
+            db: gestor_sandbox::DbLocation::Memory,
+            api_key: Some(API_KEY.to_owned()),
+            seed: SEEDED,
+            faults: gestor_sandbox::Faults {
+                latency,
+                ..gestor_sandbox::Faults::default()
+            },
+            limits: gestor_sandbox::Limits::default(),
+        };
+        let running = self
+            .runtime
+            .block_on(gestor_sandbox::start(config))
+            .context("cannot start the sandbox")?;
+        Ok(Sandbox {
+            base_url: running.base_url(),
+            running: Some(running),
+        })
+    }
+
+    /// Stops a sandbox and waits for it to be gone.
+    pub fn stop(&self, mut sandbox: Sandbox) {
+        if let Some(running) = sandbox.running.take() {
+            // A failing shutdown changes nothing about the figures already taken.
+            let _ = self.runtime.block_on(running.shutdown());
+        }
+    }
+
+    /// Writes `n` Get-By-ID items (ids 1..=SEEDED in turn) and returns the file.
+    pub fn input(&self, n: usize, format: Format) -> anyhow::Result<PathBuf> {
+        let name = match format {
+            Format::Document => format!("get-{n}.json"),
+            Format::Lines => format!("get-{n}.ndjson"),
+        };
+        let path = self.dir.path().join(name);
+        if path.exists() {
+            return Ok(path);
+        }
+        let mut out = std::io::BufWriter::new(File::create(&path)?);
+        if format == Format::Document {
+            out.write_all(b"[")?;
+        }
+        for i in 0..n {
+            let id = i % SEEDED as usize + 1;
+            if format == Format::Document && i > 0 {
+                out.write_all(b",")?;
+            }
+            write!(out, "{{\"operation\":\"get\",\"clientId\":{id}}}")?;
+            if format == Format::Lines {
+                out.write_all(b"\n")?;
+            }
+        }
+        if format == Format::Document {
+            out.write_all(b"]")?;
+        }
+        out.flush()?;
+        Ok(path)
+    }
+
+    /// Runs `client` once on `input` against `sandbox` and measures it; fails unless it exited
+    /// 0 and wrote exactly `items` answers.
+    pub fn run(
+        &self,
+        client: Client,
+        sandbox: &Sandbox,
+        input: &Path,
+        format: Format,
+        concurrency: usize,
+        items: usize,
+    ) -> anyhow::Result<Measured> {
+        let mut cmd = match client {
+            Client::Nodehost => {
+                let mut c = Command::new(&self.nodehost);
+                c.args(["run", NODE]);
+                c
+            }
+            Client::Raw => {
+                let mut c = Command::new(&self.me);
+                c.arg("raw-client");
+                c
+            }
+        };
+        cmd.args(["--concurrency", &concurrency.to_string()]);
+        if format == Format::Lines {
+            cmd.arg("--ndjson");
+        }
+        let out_path = self.dir.path().join("out");
+        let err_path = self.dir.path().join("err");
+        cmd.env("GESTOR_CLIENTES_MAX_BASE_URL", &sandbox.base_url)
+            .env("GESTOR_CLIENTES_MAX_API_KEY", API_KEY)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::from(File::open(input)?))
+            .stdout(Stdio::from(File::create(&out_path)?))
+            .stderr(Stdio::from(File::create(&err_path)?));
+        let measured = measure::run(&mut cmd).with_context(|| format!("cannot run {client}"))?;
+        let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+        if !measured.status.success() {
+            bail!("{client} failed ({}): {}", measured.status, stderr.trim());
+        }
+        let output = std::fs::read(&out_path)?;
+        let answers = match format {
+            Format::Document => count(&output, b"\"pairedItem\""),
+            Format::Lines => output.iter().filter(|&&b| b == b'\n').count(),
+        };
+        std::fs::remove_file(&out_path)?;
+        ensure!(
+            answers == items,
+            "{client} wrote {answers} answers for {items} items: {}",
+            stderr.trim()
+        );
+        Ok(measured)
+    }
+}
+
+fn count(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+/// The load average of the machine, to print beside every set of figures.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
