@@ -400,7 +400,6 @@ fn a_10_mb_name_fails_cleanly_without_a_panic_a_hang_or_a_dump() {
 }
 
 #[test]
-#[ignore = "minor bug in node-gestor-clientes: an integer id beyond u64 passes the schema and fails deserialization with an empty field path (reported to the lead)"]
 fn an_integer_id_beyond_u64_is_refused_naming_the_field() {
     let sandbox = Sandbox::memory();
     let dir = tempdir();

@@ -327,7 +327,6 @@ fn retries_stop_at_max_tries_and_the_message_counts_them() {
 }
 
 #[test]
-#[ignore = "bug in nodehost-cli run_cmd.rs conclude(): the stderr summary leaves out items never read from the document (reported to the lead)"]
 fn the_stderr_summary_of_a_stopped_run_counts_the_items_never_started() {
     let sandbox = Sandbox::with_faults(
         0,

@@ -189,7 +189,6 @@ fn a_400_and_a_500_html_page_and_a_404_that_echo_the_key_never_show_it() {
 }
 
 #[test]
-#[ignore = "bug in node-gestor-clientes answer.rs api_error(): the Zod issues copied to `details` are not redacted (reported to the lead)"]
 fn a_400_whose_zod_issues_echo_the_key_never_shows_it() {
     let server = echoing_server(true);
     let dir = tempdir();

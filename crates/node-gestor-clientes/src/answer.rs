@@ -55,6 +55,21 @@ impl Redactor {
             _ => text.to_owned(),
         }
     }
+
+    /// `value` with the key replaced in every string, object keys included: structured details
+    /// quoted from a server are as untrusted as its text.
+    pub(crate) fn redact_value(&self, value: Value) -> Value {
+        match value {
+            Value::String(s) => Value::String(self.redact(&s)),
+            Value::Array(items) => Value::Array(items.into_iter().map(|v| self.redact_value(v)).collect()),
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (self.redact(&k), self.redact_value(v)))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
 }
 
 /// The answer to `GET /clients`: one object per client.
@@ -250,7 +265,7 @@ pub(crate) fn api_error(response: &Response, redactor: &Redactor, write: bool) -
         // a server that committed it); a 4xx is a refusal.
         .maybe_applied(write && status >= 500);
     if let Some(details) = details {
-        error = error.with_details(details);
+        error = error.with_details(redactor.redact_value(details));
     }
     error
 }

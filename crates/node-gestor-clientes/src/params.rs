@@ -341,6 +341,8 @@ impl JsonSchema for ClientId {
         json_schema!({
             "type": ["integer", "string"],
             "minimum": 1,
+            // The API is JavaScript: ids beyond 2^53 - 1 cannot be represented exactly there.
+            "maximum": 9_007_199_254_740_991_u64,
             "format": formats::CLIENT_ID,
         })
     }

@@ -256,28 +256,30 @@ where
             .or_else(ignore_broken_pipe)
             .map_err(write_error)?;
     }
-    conclude(&report)
+    conclude(&report, total)
 }
 
 /// One line on stderr about how the run ended, and the exit status.
-fn conclude(report: &RunReport) -> Result<(), CliError> {
+fn conclude(report: &RunReport, total: Option<usize>) -> Result<(), CliError> {
     if let Some(e) = &report.output_error {
         // The reader went away (`| head`): not a failure worth shouting about.
-        if e.contains("Broken pipe") || e.contains("broken pipe") {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
             return Ok(());
         }
         return Err(CliError::usage(format!("cannot write output: {e}")));
     }
     if let Some(failure) = &report.stopped_by {
-        let not_run = report.not_run.count();
+        let not_run = report.not_run_with_unread(total).count();
+        let unread = if total.is_none() {
+            "; the rest of the input was not read"
+        } else {
+            ""
+        };
         return Err(CliError::stopped(format!(
-            "{failure}\nnodehost: run stopped: {} item(s) applied, {} failed, {} not run (see \"error\" in the output)",
+            "{failure}\nnodehost: run stopped: {} item(s) applied, {} failed, {not_run} not run{unread} \
+             (see \"error\" in the output)",
             report.applied.count(),
             report.failed.count(),
-            not_run
-                + report
-                    .seen
-                    .saturating_sub(report.applied.count() + report.failed.count() + not_run),
         )));
     }
     if report.cancelled {

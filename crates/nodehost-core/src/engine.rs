@@ -169,13 +169,25 @@ pub struct RunReport {
     /// The run was cancelled from outside.
     pub cancelled: bool,
     /// Writing output failed (e.g. the reader went away); the run stopped.
-    pub output_error: Option<String>,
+    pub output_error: Option<std::io::Error>,
 }
 
 impl RunReport {
     /// Whether the run stopped early (failure, cancel or output error).
     pub fn is_stopped(&self) -> bool {
         self.stopped_by.is_some() || self.cancelled || self.output_error.is_some()
+    }
+
+    /// Items never started: those read but skipped, plus, when the input's length is known,
+    /// those never read because the run stopped first.
+    pub fn not_run_with_unread(&self, total_items: Option<usize>) -> Ranges {
+        let mut not_run = self.not_run.clone();
+        if let Some(total) = total_items {
+            for i in self.seen..total {
+                not_run.push(i);
+            }
+        }
+        not_run
     }
 
     /// The run's `error` member: what stopped it and what state every item is in.
@@ -192,12 +204,7 @@ impl RunReport {
         } else {
             return None;
         };
-        let mut not_run = self.not_run.clone();
-        if let Some(total) = total_items {
-            for i in self.seen..total {
-                not_run.push(i);
-            }
-        }
+        let not_run = self.not_run_with_unread(total_items);
         m.insert("applied".into(), json!(self.applied));
         if !self.maybe_applied.is_empty() {
             m.insert("maybeApplied".into(), json!(self.maybe_applied));
@@ -329,7 +336,7 @@ where
                 json,
                 paired_item: index,
             }) {
-                report.output_error = Some(e.to_string());
+                report.output_error = Some(e);
                 stop_at.fetch_min(index, Ordering::AcqRel);
                 break;
             }

@@ -175,10 +175,11 @@ impl<N: Node> DynNode for Erased<N> {
         }
         // The schema accepted the item, so this only fails when the node's Deserialize is
         // stricter than its schema; report it like any other problem rather than panic.
-        let typed: N::Params = serde_json::from_value(Value::Object(params)).map_err(|e| {
+        let typed: N::Params = serde_path_to_error::deserialize(Value::Object(params)).map_err(|e| {
+            let path = e.path().to_string();
             vec![Problem {
-                path: String::new(),
-                message: e.to_string(),
+                path: if path == "." { String::new() } else { path },
+                message: e.into_inner().to_string(),
             }]
         })?;
         let locks = self.node.access(&typed);
