@@ -17,6 +17,12 @@ use serde_json::{Number, Value};
 use crate::formats;
 use nodehost_core::Json;
 
+/// Longest text accepted in a free-text field. The API's limits are not published; this is far
+/// above any real name or note and far below a request body a JSON API accepts (Express's
+/// default is 100 kB), so a runaway value is refused before anything is sent rather than
+/// answered with a 413 or a reset connection halfway through a batch.
+pub const TEXT_MAX_CHARS: u64 = 10_000;
+
 /// One item's parameters, selected by `operation`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(tag = "operation", rename_all = "camelCase")]
@@ -162,7 +168,7 @@ pub struct ClientFields {
     #[serde(default, deserialize_with = "nullable")]
     pub email: Nullable<Email>,
     /// Phone number, as the user writes it.
-    #[schemars(title = "Phone")]
+    #[schemars(title = "Phone", length(max = TEXT_MAX_CHARS))]
     #[serde(default, deserialize_with = "nullable")]
     pub phone: Nullable<String>,
     /// CPF (Brazilian taxpayer number): 11 digits with valid check digits; punctuation such as `529.982.247-25` is accepted and removed.
@@ -178,23 +184,23 @@ pub struct ClientFields {
     #[serde(default, deserialize_with = "nullable")]
     pub cep: Nullable<Cep>,
     /// Street name.
-    #[schemars(title = "Street")]
+    #[schemars(title = "Street", length(max = TEXT_MAX_CHARS))]
     #[serde(default, deserialize_with = "nullable")]
     pub street: Nullable<String>,
     /// House or building number (text, e.g. `"120A"`).
-    #[schemars(title = "Number")]
+    #[schemars(title = "Number", length(max = TEXT_MAX_CHARS))]
     #[serde(default, deserialize_with = "nullable")]
     pub number: Nullable<String>,
     /// Address complement, e.g. apartment.
-    #[schemars(title = "Complement")]
+    #[schemars(title = "Complement", length(max = TEXT_MAX_CHARS))]
     #[serde(default, deserialize_with = "nullable")]
     pub complement: Nullable<String>,
     /// Neighborhood (bairro).
-    #[schemars(title = "Neighborhood")]
+    #[schemars(title = "Neighborhood", length(max = TEXT_MAX_CHARS))]
     #[serde(default, deserialize_with = "nullable")]
     pub neighborhood: Nullable<String>,
     /// City.
-    #[schemars(title = "City")]
+    #[schemars(title = "City", length(max = TEXT_MAX_CHARS))]
     #[serde(default, deserialize_with = "nullable")]
     pub city: Nullable<String>,
     /// Two-letter state code (UF), e.g. `SP`; lower case is accepted and upper-cased.
@@ -202,11 +208,11 @@ pub struct ClientFields {
     #[serde(default, deserialize_with = "nullable")]
     pub state: Nullable<Uf>,
     /// Full address as free text.
-    #[schemars(title = "Address")]
+    #[schemars(title = "Address", length(max = TEXT_MAX_CHARS))]
     #[serde(default, deserialize_with = "nullable")]
     pub address: Nullable<String>,
     /// Free-form notes.
-    #[schemars(title = "Notes")]
+    #[schemars(title = "Notes", length(max = TEXT_MAX_CHARS))]
     #[serde(default, deserialize_with = "nullable")]
     pub notes: Nullable<String>,
     /// Whether the client is active (the API's default is `active`).
@@ -413,7 +419,7 @@ impl JsonSchema for NonEmptyString {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "minLength": 1 })
+        json_schema!({ "type": "string", "minLength": 1, "maxLength": TEXT_MAX_CHARS })
     }
 }
 
@@ -632,7 +638,7 @@ mod tests {
         assert_eq!(update["minProperties"], 2, "{text}");
         assert_eq!(
             update["properties"]["name"],
-            json!({"title": "Name", "description": "The client's full name (cannot be cleared).", "type": "string", "minLength": 1}),
+            json!({"title": "Name", "description": "The client's full name (cannot be cleared).", "type": "string", "minLength": 1, "maxLength": TEXT_MAX_CHARS}),
             "{text}"
         );
         assert_eq!(
