@@ -35,8 +35,10 @@ pub struct RawArgs {
 
 /// Runs the raw client on stdin/stdout; the main of the `raw-client` subcommand.
 pub fn main(args: &RawArgs) -> anyhow::Result<()> {
+    // The same runtime as nodehost, driven the same way: the work runs on a worker thread.
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let result = runtime.block_on(run(args));
+    let args = args.clone();
+    let result = runtime.block_on(async move { tokio::spawn(async move { run(&args).await }).await? });
     runtime.shutdown_background();
     result
 }
@@ -71,8 +73,7 @@ async fn run(args: &RawArgs) -> anyhow::Result<()> {
             Ok(body)
         }
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout());
     if args.ndjson {
         let answers = lines()
             .map(|id| async move { fetch(id?).await })
