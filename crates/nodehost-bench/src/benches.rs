@@ -151,17 +151,16 @@ pub fn startup(h: &Harness, args: &StartupArgs) -> anyhow::Result<()> {
             runs[i].push(h.run(clients[i], &sandbox, &input, Format::Document, 1, 1)?);
         }
     }
-    println!("| client | wall median (ms) | min-max (ms) | client CPU median (ms) | peak RSS (MiB) |");
-    println!("|---|---|---|---|---|");
+    println!("| client | wall median (ms) | min-max (ms) | client CPU median (ms) |");
+    println!("|---|---|---|---|");
     let mut medians = [0.0; 2];
     for (i, client) in clients.iter().enumerate() {
         let wall = summary(runs[i].iter().map(|m| secs(m.wall) * 1e3))?;
         let cpu = summary(runs[i].iter().map(|m| secs(m.child_cpu) * 1e3))?;
-        let rss = summary(runs[i].iter().map(|m| m.max_rss_kib as f64 / 1024.0))?;
         medians[i] = wall.median;
         println!(
-            "| {client} | {:.2} | {:.2}-{:.2} | {:.2} | {:.1} |",
-            wall.median, wall.min, wall.max, cpu.median, rss.median
+            "| {client} | {:.2} | {:.2}-{:.2} | {:.2} |",
+            wall.median, wall.min, wall.max, cpu.median
         );
     }
     let added = medians[0] - medians[1];

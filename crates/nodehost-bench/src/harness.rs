@@ -164,18 +164,25 @@ impl Harness {
         concurrency: usize,
         items: usize,
     ) -> anyhow::Result<Measured> {
-        let mut cmd = match client {
-            Client::Nodehost => {
-                let mut c = Command::new(&self.nodehost);
-                c.args(["run", NODE]);
-                c
-            }
-            Client::Raw => {
-                let mut c = Command::new(&self.me);
-                c.arg("raw-client");
-                c
-            }
+        let (program, subcommand): (&Path, &[&str]) = match client {
+            Client::Nodehost => (&self.nodehost, &["run", NODE]),
+            Client::Raw => (&self.me, &["raw-client"]),
         };
+        let rss_report = self.dir.path().join("rss");
+        let mut cmd = if format == Format::Lines {
+            // Peak RSS is only read for streaming runs, through the probe (see `measure`).
+            let mut probe = Command::new(&self.me);
+            probe
+                .arg("rss-probe")
+                .arg("--report")
+                .arg(&rss_report)
+                .arg("--")
+                .arg(program);
+            probe
+        } else {
+            Command::new(program)
+        };
+        cmd.args(subcommand);
         cmd.args(["--concurrency", &concurrency.to_string()]);
         if format == Format::Lines {
             cmd.arg("--ndjson");
@@ -188,15 +195,35 @@ impl Harness {
             .stdin(Stdio::from(File::open(input)?))
             .stdout(Stdio::from(File::create(&out_path)?))
             .stderr(Stdio::from(File::create(&err_path)?));
-        let measured = measure::run(&mut cmd).with_context(|| format!("cannot run {client}"))?;
+        let mut measured = measure::run(&mut cmd).with_context(|| format!("cannot run {client}"))?;
+        if format == Format::Lines {
+            measured.max_rss_kib = std::fs::read_to_string(&rss_report)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .context("the rss probe reported nothing")?;
+        }
         let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
         if !measured.status.success() {
             bail!("{client} failed ({}): {}", measured.status, stderr.trim());
         }
-        let output = std::fs::read(&out_path)?;
         let answers = match format {
-            Format::Document => count(&output, b"\"pairedItem\""),
-            Format::Lines => output.iter().filter(|&&b| b == b'\n').count(),
+            Format::Document => count(&std::fs::read(&out_path)?, b"\"pairedItem\""),
+            // Streamed outputs are large: count lines without holding them (a large RSS here
+            // would also show up in the next child's, see `measure`).
+            Format::Lines => {
+                let mut reader = std::io::BufReader::new(File::open(&out_path)?);
+                let mut lines = 0;
+                loop {
+                    let chunk = std::io::BufRead::fill_buf(&mut reader)?;
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    lines += chunk.iter().filter(|&&b| b == b'\n').count();
+                    let n = chunk.len();
+                    std::io::BufRead::consume(&mut reader, n);
+                }
+                lines
+            }
         };
         std::fs::remove_file(&out_path)?;
         ensure!(

@@ -51,12 +51,21 @@ enum Command {
     /// The baseline client the benchmarks compare nodehost with (reads stdin, writes stdout).
     #[command(hide = true)]
     RawClient(raw_client::RawArgs),
+    /// Runs a command and writes its peak RSS to a file (used by `memory`).
+    #[command(hide = true)]
+    RssProbe(measure::ProbeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::RawClient(args) => raw_client::main(args),
+        Command::RssProbe(args) => {
+            return measure::probe_main(args).unwrap_or_else(|e| {
+                eprintln!("nodehost-bench rss-probe: {e:#}");
+                ExitCode::FAILURE
+            });
+        }
         command => benchmark(cli.nodehost.clone(), command),
     };
     match result {
@@ -87,7 +96,7 @@ fn benchmark(nodehost: Option<PathBuf>, command: &Command) -> anyhow::Result<()>
             );
             Ok(())
         }
-        Command::RawClient(_) => Ok(()),
+        Command::RawClient(_) | Command::RssProbe(_) => Ok(()),
     }
 }
 

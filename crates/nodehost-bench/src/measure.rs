@@ -2,6 +2,13 @@
 //! to its reaping, its own peak RSS and CPU time (from `wait4`, so no other process is
 //! counted), and the CPU time this process spent meanwhile (the in-process sandbox).
 //!
+//! Peak RSS needs care. Linux carries the RSS high-water mark of the image a process replaced
+//! at `exec` into its `ru_maxrss`, and `std::process::Command` spawns with the parent's
+//! memory (vfork-like), so a child of this process reports at least *our* peak (sandbox and
+//! all). Streaming runs are therefore started through `rss-probe`: a fresh, small copy of
+//! this binary that spawns the real child, reaps it with `wait4` and writes its peak RSS to
+//! a file. The child's figure then has the probe's few MiB as its floor, not ours.
+//!
 //! The only `unsafe` of the crate lives here: std exposes neither `wait4` nor `getrusage`.
 #![allow(unsafe_code)]
 
@@ -45,6 +52,32 @@ pub fn run(cmd: &mut Command) -> io::Result<Measured> {
         child_cpu: cpu_of(&usage),
         self_cpu: self_cpu()?.saturating_sub(self_before),
     })
+}
+
+/// Flags of the hidden `rss-probe` subcommand.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ProbeArgs {
+    /// File to write the child's peak RSS (KiB) to.
+    #[arg(long)]
+    pub report: std::path::PathBuf,
+    /// The program to run and its arguments.
+    #[arg(last = true, required = true)]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// Runs `command` with our stdio, writes its peak RSS to `report`, and exits as it did.
+pub fn probe_main(args: &ProbeArgs) -> anyhow::Result<std::process::ExitCode> {
+    let Some((program, rest)) = args.command.split_first() else {
+        anyhow::bail!("rss-probe needs a command");
+    };
+    let measured = run(Command::new(program).args(rest))?;
+    std::fs::write(&args.report, measured.max_rss_kib.to_string())?;
+    let code = measured
+        .status
+        .code()
+        .and_then(|c| u8::try_from(c).ok())
+        .unwrap_or(1);
+    Ok(std::process::ExitCode::from(code))
 }
 
 fn wait4(pid: libc::pid_t) -> io::Result<(libc::c_int, libc::rusage)> {
