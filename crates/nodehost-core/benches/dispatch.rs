@@ -10,6 +10,10 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use nodehost_core::{Registry, RunConfig, RunOptions, UnknownFields, engine, prepare_item};
 use serde_json::{Map, Value, json};
 
+// The allocator the nodehost binary ships with, so items/s here are those of the binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn items(n: usize) -> Vec<Map<String, Value>> {
     (0..n)
         .map(|i| match json!({"operation": "get", "key": (i % 1000) + 1}) {

@@ -156,7 +156,10 @@ impl Node for MemoNode {
     async fn execute(&self, _: &(), params: MemoParams) -> Result<Vec<Json>, NodeError> {
         match params {
             MemoParams::Put(p) => {
-                tokio::time::sleep(Duration::from_millis(p.delay_ms)).await;
+                // A zero sleep still waits for the timer's next tick (about 1 ms).
+                if p.delay_ms > 0 {
+                    tokio::time::sleep(Duration::from_millis(p.delay_ms)).await;
+                }
                 if p.fail {
                     return Err(NodeError::new(format!("cannot put {}", p.key)).with_status(503));
                 }
@@ -169,7 +172,10 @@ impl Node for MemoNode {
                 Ok(vec![obj(json!({"key": p.key, "value": p.value}))])
             }
             MemoParams::Get(p) => {
-                tokio::time::sleep(Duration::from_millis(p.delay_ms)).await;
+                // A zero sleep still waits for the timer's next tick (about 1 ms).
+                if p.delay_ms > 0 {
+                    tokio::time::sleep(Duration::from_millis(p.delay_ms)).await;
+                }
                 let v = self.0.store.lock().unwrap().get(&p.key).cloned();
                 self.0.log.lock().unwrap().push(format!("get {}", p.key));
                 match v {
