@@ -58,35 +58,38 @@ fn bench(c: &mut Criterion) {
     registry.register(memo).unwrap();
     let node = registry.get("memo").unwrap();
     let session = rt.block_on(node.open(None, &RunOptions::default())).unwrap();
-    group.bench_function("resolve+validate+execute (1 core, concurrency 1)", |b| {
-        b.iter_batched(
-            || items(N),
-            |items| {
-                let prepared = items.into_iter().enumerate().map(|(i, item)| {
-                    (
-                        i,
-                        prepare_item(node.as_ref(), &params, i, item, UnknownFields::Reject),
-                    )
-                });
-                let config = RunConfig {
-                    concurrency: 1,
-                    ..RunConfig::default()
-                };
-                let mut count = 0usize;
-                rt.block_on(engine::execute(
-                    session.clone(),
-                    futures::stream::iter(prepared),
-                    &config,
-                    |_| {
-                        count += 1;
-                        Ok(())
-                    },
-                ));
-                assert_eq!(count, N);
-            },
-            BatchSize::LargeInput,
-        );
-    });
+    for concurrency in [1usize, 16] {
+        let name = format!("resolve+validate+execute (1 core, concurrency {concurrency})");
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || items(N),
+                |items| {
+                    let prepared = items.into_iter().enumerate().map(|(i, item)| {
+                        (
+                            i,
+                            prepare_item(node.as_ref(), &params, i, item, UnknownFields::Reject),
+                        )
+                    });
+                    let config = RunConfig {
+                        concurrency,
+                        ..RunConfig::default()
+                    };
+                    let mut count = 0usize;
+                    rt.block_on(engine::execute(
+                        session.clone(),
+                        futures::stream::iter(prepared),
+                        &config,
+                        |_| {
+                            count += 1;
+                            Ok(())
+                        },
+                    ));
+                    assert_eq!(count, N);
+                },
+                BatchSize::LargeInput,
+            );
+        });
+    }
     group.finish();
 }
 

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use futures::{Stream, StreamExt, future::Either};
+use futures::{FutureExt, Stream, StreamExt, future::Either};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -258,11 +258,18 @@ where
                 Either::Left(futures::future::ready((index, Outcome::Failed(failure))))
             }
             Ok(prepared) => {
-                let (deps, me) = scheduler.register(&prepared.locks);
+                // One at a time, every earlier item has finished before this one is pulled, so
+                // there is nothing to order against and no other core to use: run the item
+                // inline and skip the scheduler and the task.
+                let (deps, me) = if concurrency == 1 {
+                    (Vec::new(), None)
+                } else {
+                    scheduler.register(&prepared.locks)
+                };
                 let session = Arc::clone(&session);
                 let stop_at = Arc::clone(&stop_at);
                 let cancel = Arc::clone(&cancel);
-                let handle = tokio::spawn(async move {
+                let item = async move {
                     let _done = me.map(FireOnDrop);
                     for dep in deps {
                         dep.wait().await;
@@ -279,17 +286,28 @@ where
                             Outcome::Failed(ItemFailure::Node { item: index, error })
                         }
                     }
-                });
-                Either::Right(async move {
-                    let outcome = handle.await.unwrap_or_else(|_| {
-                        // Never forward the panic payload: it could quote anything.
-                        Outcome::Failed(ItemFailure::Node {
-                            item: index,
-                            error: NodeError::new("internal error: the node panicked on this item"),
-                        })
-                    });
-                    (index, outcome)
-                })
+                };
+                // Never forward a panic payload: it could quote anything.
+                let panicked = move || {
+                    Outcome::Failed(ItemFailure::Node {
+                        item: index,
+                        error: NodeError::new("internal error: the node panicked on this item"),
+                    })
+                };
+                if concurrency == 1 {
+                    Either::Right(Either::Left(
+                        std::panic::AssertUnwindSafe(item)
+                            .catch_unwind()
+                            .map(move |r| (index, r.unwrap_or_else(|_| panicked()))),
+                    ))
+                } else {
+                    // A task per item, so items (and the parsing of their answers) spread over
+                    // every worker thread.
+                    let handle = tokio::spawn(item);
+                    Either::Right(Either::Right(
+                        handle.map(move |r| (index, r.unwrap_or_else(|_| panicked()))),
+                    ))
+                }
             }
         })
         .buffered(concurrency);

@@ -7,6 +7,7 @@ use std::any::Any;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::definition::{credential_definition, node_definition};
@@ -173,15 +174,29 @@ impl<N: Node> DynNode for Erased<N> {
         if !problems.is_empty() {
             return Err(problems);
         }
+        let value = Value::Object(params);
         // The schema accepted the item, so this only fails when the node's Deserialize is
-        // stricter than its schema; report it like any other problem rather than panic.
-        let typed: N::Params = serde_path_to_error::deserialize(Value::Object(params)).map_err(|e| {
-            let path = e.path().to_string();
-            vec![Problem {
-                path: if path == "." { String::new() } else { path },
-                message: e.into_inner().to_string(),
-            }]
-        })?;
+        // stricter than its schema; it is reported like any other problem. The fast path tracks no field path; the failure path
+        // deserializes again to name the field.
+        let typed = match N::Params::deserialize(&value) {
+            Ok(typed) => typed,
+            Err(_) => {
+                let problem = match serde_path_to_error::deserialize::<_, N::Params>(&value) {
+                    Err(e) => {
+                        let path = e.path().to_string();
+                        Problem {
+                            path: if path == "." { String::new() } else { path },
+                            message: e.into_inner().to_string(),
+                        }
+                    }
+                    Ok(_) => Problem {
+                        path: String::new(),
+                        message: "parameters could not be read".into(),
+                    },
+                };
+                return Err(vec![problem]);
+            }
+        };
         let locks = self.node.access(&typed);
         Ok(Prepared {
             params: Box::new(typed),

@@ -105,7 +105,14 @@ impl Scheduler {
         let me = Arc::new(Done::default());
         let mut deps: Vec<Arc<Done>> = Vec::new();
         for lock in locks {
-            let r = self.resources.entry(lock.resource.clone()).or_default();
+            // Look up before inserting: most resources are already known, and `entry` would
+            // allocate a key for every lock.
+            if !self.resources.contains_key(&lock.resource) {
+                self.resources.insert(lock.resource.clone(), Resource::default());
+            }
+            let Some(r) = self.resources.get_mut(&lock.resource) else {
+                continue;
+            };
             if let Some(x) = &r.last_exclusive
                 && !x.is_fired()
             {
