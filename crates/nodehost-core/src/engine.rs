@@ -218,6 +218,15 @@ impl RunReport {
     }
 }
 
+/// The outcome of an item whose node panicked. The panic payload is never forwarded: it could
+/// quote anything.
+fn panicked(index: usize) -> Outcome {
+    Outcome::Failed(ItemFailure::Node {
+        item: index,
+        error: NodeError::new("internal error: the node panicked on this item"),
+    })
+}
+
 enum Outcome {
     Output(Vec<Json>),
     Failed(ItemFailure),
@@ -287,26 +296,23 @@ where
                         }
                     }
                 };
-                // Never forward a panic payload: it could quote anything.
-                let panicked = move || {
-                    Outcome::Failed(ItemFailure::Node {
-                        item: index,
-                        error: NodeError::new("internal error: the node panicked on this item"),
-                    })
-                };
                 if concurrency == 1 {
-                    Either::Right(Either::Left(
-                        std::panic::AssertUnwindSafe(item)
-                            .catch_unwind()
-                            .map(move |r| (index, r.unwrap_or_else(|_| panicked()))),
-                    ))
+                    Either::Right(Either::Left(async move {
+                        match std::panic::AssertUnwindSafe(item).catch_unwind().await {
+                            Ok(outcome) => (index, outcome),
+                            Err(_) => (index, panicked(index)),
+                        }
+                    }))
                 } else {
                     // A task per item, so items (and the parsing of their answers) spread over
                     // every worker thread.
                     let handle = tokio::spawn(item);
-                    Either::Right(Either::Right(
-                        handle.map(move |r| (index, r.unwrap_or_else(|_| panicked()))),
-                    ))
+                    Either::Right(Either::Right(async move {
+                        match handle.await {
+                            Ok(outcome) => (index, outcome),
+                            Err(_) => (index, panicked(index)),
+                        }
+                    }))
                 }
             }
         })

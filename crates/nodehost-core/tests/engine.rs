@@ -260,3 +260,23 @@ async fn cancel_stops_starting_new_items() {
             .contains("cancelled")
     );
 }
+
+#[tokio::test]
+async fn a_panicking_node_fails_its_item_only_whatever_the_concurrency() {
+    for concurrency in [1, 4] {
+        let (_, node) = memo();
+        let items = json!([
+            {"operation": "put", "key": 1, "value": "a"},
+            {"operation": "put", "key": 2, "value": "b", "panic": true},
+            {"operation": "put", "key": 3, "value": "c"}
+        ]);
+        let (out, report) = run(&node, items, config(concurrency, true)).await;
+        assert_eq!(out.len(), 3, "concurrency {concurrency}");
+        assert_eq!(
+            out[1].json["error"]["message"],
+            "item 1: internal error: the node panicked on this item"
+        );
+        assert_eq!(out[2].json["value"], "c");
+        assert_eq!(report.failed.count(), 1);
+    }
+}

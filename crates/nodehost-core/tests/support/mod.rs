@@ -48,6 +48,9 @@ pub struct PutParams {
     /// Fail instead of writing.
     #[serde(default)]
     pub fail: bool,
+    /// Panic instead of writing (a node bug the engine must contain).
+    #[serde(default)]
+    pub panic: bool,
 }
 
 /// Read one key.
@@ -159,6 +162,9 @@ impl Node for MemoNode {
                 // A zero sleep still waits for the timer's next tick (about 1 ms).
                 if p.delay_ms > 0 {
                     tokio::time::sleep(Duration::from_millis(p.delay_ms)).await;
+                }
+                if p.panic {
+                    panic!("memo node bug on key {}", p.key);
                 }
                 if p.fail {
                     return Err(NodeError::new(format!("cannot put {}", p.key)).with_status(503));
