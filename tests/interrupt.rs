@@ -44,7 +44,7 @@ fn sigint_lets_the_item_in_flight_finish_and_reports_what_was_applied() {
     let interrupted = Instant::now();
     child.signal("INT");
     // Stdin stays open: the run must end on the signal, not on end of input.
-    let (status, rest, stderr) = child.wait(Duration::from_secs(10));
+    let (status, rest, stderr) = child.wait_with_stdin_open(Duration::from_secs(10));
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
@@ -89,7 +89,7 @@ fn sigint_while_waiting_for_input_ends_the_run_at_once() {
     assert!(child.next_line(Duration::from_secs(10)).is_some());
     let interrupted = Instant::now();
     child.signal("INT");
-    let (status, rest, stderr) = child.wait(Duration::from_secs(10));
+    let (status, rest, stderr) = child.wait_with_stdin_open(Duration::from_secs(10));
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(
         interrupted.elapsed() < Duration::from_secs(2),

@@ -393,6 +393,18 @@ impl Interactive {
     /// all of stderr.
     pub fn wait(mut self, deadline: Duration) -> (ExitStatus, Vec<String>, String) {
         self.stdin = None;
+        self.collect(deadline)
+    }
+
+    /// Wait for the process to exit with its stdin still open, so an interrupt is the only
+    /// thing that can end the run (closing stdin would race it as an end of input).
+    pub fn wait_with_stdin_open(mut self, deadline: Duration) -> (ExitStatus, Vec<String>, String) {
+        let result = self.collect(deadline);
+        self.stdin = None;
+        result
+    }
+
+    fn collect(&mut self, deadline: Duration) -> (ExitStatus, Vec<String>, String) {
         let status = wait_until(&mut self.child, deadline);
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();

@@ -71,15 +71,19 @@ fn parse_parameters(text: Option<&str>) -> Result<Map<String, Value>, CliError> 
 fn interrupt_flag() -> Arc<AtomicBool> {
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&cancel);
+    // The handler is installed here, before any item runs: a listener created inside the
+    // spawned task would only be installed when that task is first polled, and a Ctrl-C
+    // arriving before then would be lost.
+    let mut interrupts = Interrupts::install();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if interrupts.next().await {
             flag.store(true, Ordering::Release);
             eprintln!(
                 "nodehost: interrupted; letting items in flight finish (up to {}s, Ctrl-C again to quit now)",
                 DRAIN_AFTER_INTERRUPT.as_secs()
             );
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = interrupts.next() => {}
                 () = tokio::time::sleep(DRAIN_AFTER_INTERRUPT) => {}
             }
             eprintln!("nodehost: items in flight did not finish; quitting");
@@ -87,6 +91,42 @@ fn interrupt_flag() -> Arc<AtomicBool> {
         }
     });
     cancel
+}
+
+/// SIGINT (Ctrl-C), listened to from the moment it is installed.
+struct Interrupts {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Interrupts {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            Self {
+                signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            Self {}
+        }
+    }
+
+    /// The next interrupt; `false` when interrupts cannot be listened to.
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        {
+            match &mut self.signal {
+                Some(signal) => signal.recv().await.is_some(),
+                None => false,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c().await.is_ok()
+        }
+    }
 }
 
 async fn open_session(
