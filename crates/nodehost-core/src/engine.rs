@@ -12,7 +12,7 @@ use futures::{FutureExt, Stream, StreamExt, future::Either};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::erased::{DynSession, Prepared, error_json};
+use crate::erased::{DynSession, Prepared};
 use crate::error::{ItemProblems, NodeError};
 use crate::input::InputError;
 use crate::node::Json;
@@ -368,10 +368,4 @@ where
     }
     report.cancelled = cancel.load(Ordering::Acquire) && report.stopped_by.is_none();
     report
-}
-
-/// The `{"json": {"error": ...}}` object of a failed item (for embedders building their own
-/// output).
-pub fn error_item(error: &NodeError) -> Json {
-    error_json(error)
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::definition::{credential_definition, node_definition};
 use crate::error::{NodeError, Problem, SetupError};
@@ -283,11 +283,4 @@ impl<N: Node> DynSession for TypedSession<N> {
     async fn test_credentials(&self) -> Result<String, NodeError> {
         self.node.test_credentials(&self.session).await
     }
-}
-
-/// `{"json": {...}}` for an error item.
-pub(crate) fn error_json(error: &NodeError) -> Json {
-    let mut map = Map::new();
-    map.insert("error".into(), json!(error));
-    map
 }
