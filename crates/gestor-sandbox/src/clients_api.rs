@@ -23,13 +23,16 @@ use crate::validation::{ClientChanges, Mode};
 /// Ids are positive integers of at most 18 digits (below `i64::MAX`); anything else is no id.
 const MAX_ID_DIGITS: usize = 18;
 
+// Handlers answer `Result<Response, ApiError>`: `ApiError` renders itself (status and body),
+// so each handler is just its happy path with `?`.
+
 /// `GET /api/clients`: every client of the user, by id.
-pub(crate) async fn list(State(store): State<Store>, Extension(user): Extension<User>) -> Response {
-    let result = store.read(move |c| clients_repo::list(c, &user.id)).await;
-    match result {
-        Ok(clients) => json(StatusCode::OK, &clients),
-        Err(e) => ApiError::from(e).into_response(),
-    }
+pub(crate) async fn list(
+    State(store): State<Store>,
+    Extension(user): Extension<User>,
+) -> Result<Response, ApiError> {
+    let clients = store.read(move |c| clients_repo::list(c, &user.id)).await?;
+    Ok(json(StatusCode::OK, &clients))
 }
 
 /// `GET /api/clients/search?q=term`: clients whose name, e-mail, phone, CPF or city contains
@@ -38,18 +41,15 @@ pub(crate) async fn search(
     State(store): State<Store>,
     Extension(user): Extension<User>,
     query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
-) -> Response {
+) -> Result<Response, ApiError> {
     let term = query.ok().and_then(|Query(mut q)| q.remove("q"));
-    let Some(term) = term.filter(|t| !t.trim().is_empty()) else {
-        return ApiError::MissingQuery("q").into_response();
-    };
-    let result = store
+    let term = term
+        .filter(|t| !t.trim().is_empty())
+        .ok_or(ApiError::MissingQuery("q"))?;
+    let clients = store
         .read(move |c| clients_repo::search(c, &user.id, term.trim()))
-        .await;
-    match result {
-        Ok(clients) => json(StatusCode::OK, &clients),
-        Err(e) => ApiError::from(e).into_response(),
-    }
+        .await?;
+    Ok(json(StatusCode::OK, &clients))
 }
 
 /// `POST /api/clients`: 201 with the stored record.
@@ -58,18 +58,12 @@ pub(crate) async fn create(
     Extension(user): Extension<User>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let body = read_json(&headers, body)?;
-        let changes = ClientChanges::from_json(&body, Mode::Create).map_err(ApiError::Invalid)?;
-        let client = changes.into_new_client(user.id.to_string(), now_timestamp());
-        Ok::<_, ApiError>(store.write(move |c| clients_repo::insert(c, client)).await?)
-    }
-    .await;
-    match result {
-        Ok(client) => json(StatusCode::CREATED, &client),
-        Err(e) => e.into_response(),
-    }
+) -> Result<Response, ApiError> {
+    let body = read_json(&headers, body)?;
+    let changes = ClientChanges::from_json(&body, Mode::Create).map_err(ApiError::Invalid)?;
+    let client = changes.into_new_client(user.id.to_string(), now_timestamp());
+    let client = store.write(move |c| clients_repo::insert(c, client)).await?;
+    Ok(json(StatusCode::CREATED, &client))
 }
 
 /// `GET /api/clients/{id}`.
@@ -77,19 +71,13 @@ pub(crate) async fn get_one(
     State(store): State<Store>,
     Extension(user): Extension<User>,
     Path(id): Path<String>,
-) -> Response {
-    let result = async {
-        let id = parse_id(&id)?;
-        store
-            .read(move |c| clients_repo::get(c, &user.id, id))
-            .await?
-            .ok_or(ApiError::ClientNotFound)
-    }
-    .await;
-    match result {
-        Ok(client) => json(StatusCode::OK, &client),
-        Err(e) => e.into_response(),
-    }
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let client = store
+        .read(move |c| clients_repo::get(c, &user.id, id))
+        .await?
+        .ok_or(ApiError::ClientNotFound)?;
+    Ok(json(StatusCode::OK, &client))
 }
 
 /// `PUT` and `PATCH /api/clients/{id}`: both change only the fields given (null clears one).
@@ -99,23 +87,17 @@ pub(crate) async fn update(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
+) -> Result<Response, ApiError> {
     // Like the vendor, the body is validated before the id is looked up: a bad body on an
     // unknown id is a 400, not a 404.
-    let result = async {
-        let body = read_json(&headers, body)?;
-        let changes = ClientChanges::from_json(&body, Mode::Update).map_err(ApiError::Invalid)?;
-        let id = parse_id(&id)?;
-        store
-            .write(move |c| clients_repo::update(c, &user.id, id, changes))
-            .await?
-            .ok_or(ApiError::ClientNotFound)
-    }
-    .await;
-    match result {
-        Ok(client) => json(StatusCode::OK, &client),
-        Err(e) => e.into_response(),
-    }
+    let body = read_json(&headers, body)?;
+    let changes = ClientChanges::from_json(&body, Mode::Update).map_err(ApiError::Invalid)?;
+    let id = parse_id(&id)?;
+    let client = store
+        .write(move |c| clients_repo::update(c, &user.id, id, changes))
+        .await?
+        .ok_or(ApiError::ClientNotFound)?;
+    Ok(json(StatusCode::OK, &client))
 }
 
 /// `DELETE /api/clients/{id}`: 200 with an empty body and no content type, as documented.
@@ -123,23 +105,15 @@ pub(crate) async fn delete(
     State(store): State<Store>,
     Extension(user): Extension<User>,
     Path(id): Path<String>,
-) -> Response {
-    let result = async {
-        let id = parse_id(&id)?;
-        let deleted = store
-            .write(move |c| clients_repo::delete(c, &user.id, id))
-            .await?;
-        if deleted {
-            Ok(())
-        } else {
-            Err(ApiError::ClientNotFound)
-        }
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let deleted = store
+        .write(move |c| clients_repo::delete(c, &user.id, id))
+        .await?;
+    if !deleted {
+        return Err(ApiError::ClientNotFound);
     }
-    .await;
-    match result {
-        Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => e.into_response(),
-    }
+    Ok(StatusCode::OK.into_response())
 }
 
 /// A path id the vendor would find: ASCII digits only. Anything else cannot name a client.

@@ -84,12 +84,7 @@ impl EmbeddedSandbox {
                 gestor_sandbox::DbLocation::File(path)
             }
         };
-        if let gestor_sandbox::DbLocation::File(path) = &db
-            && let Some(parent) = path.parent()
-        {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| CliError::usage(format!("cannot create {}: {e}", parent.display())))?;
-        }
+        // `gestor_sandbox::start` creates the data file's directory (owner-only file).
         let place = match &db {
             gestor_sandbox::DbLocation::File(p) => p.display().to_string(),
             gestor_sandbox::DbLocation::Memory => "memory".to_owned(),
