@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use nodehost_core::{Json, NodeError};
+use nodehost_core::{Json, NodeError, Output};
 use nodehost_http::Response;
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
@@ -42,15 +42,23 @@ impl Redactor {
         }
     }
 
-    /// `text` with every occurrence of the key replaced.
-    pub(crate) fn redact(&self, text: &str) -> String {
-        let key = self
-            .authorization
+    /// The key: what follows `Bearer `.
+    fn key(&self) -> Option<&str> {
+        self.authorization
             .as_bytes()
             .strip_prefix(b"Bearer ")
             .and_then(|k| std::str::from_utf8(k).ok())
-            .filter(|k| !k.is_empty());
-        match key {
+            .filter(|k| !k.is_empty())
+    }
+
+    /// Whether `text` holds the key.
+    pub(crate) fn finds_key_in(&self, text: &str) -> bool {
+        self.key().is_some_and(|key| text.contains(key))
+    }
+
+    /// `text` with every occurrence of the key replaced.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        match self.key() {
             Some(key) if text.contains(key) => text.replace(key, "[REDACTED]"),
             _ => text.to_owned(),
         }
@@ -62,18 +70,26 @@ impl Redactor {
         match value {
             Value::String(s) => Value::String(self.redact(&s)),
             Value::Array(items) => Value::Array(items.into_iter().map(|v| self.redact_value(v)).collect()),
-            Value::Object(map) => Value::Object(
-                map.into_iter()
-                    .map(|(k, v)| (self.redact(&k), self.redact_value(v)))
-                    .collect(),
-            ),
+            Value::Object(map) => Value::Object(self.redact_object(map)),
             other => other,
         }
+    }
+
+    /// [`Redactor::redact_value`] of an object.
+    pub(crate) fn redact_object(&self, map: Json) -> Json {
+        map.into_iter()
+            .map(|(k, v)| (self.redact(&k), self.redact_value(v)))
+            .collect()
     }
 }
 
 /// The answer to `GET /clients`: one object per client.
-pub(crate) fn client_list(response: &Response, redactor: &Redactor) -> Result<Vec<Json>, NodeError> {
+pub(crate) fn client_list(response: &Response, redactor: &Redactor) -> Result<Vec<Output>, NodeError> {
+    if response.is_success()
+        && let Some(clients) = pass_through_list(&response.body, redactor)
+    {
+        return Ok(clients);
+    }
     let value = success_json(response, redactor, false)?;
     let Value::Array(items) = value else {
         return Err(NodeError::new(format!(
@@ -87,7 +103,7 @@ pub(crate) fn client_list(response: &Response, redactor: &Redactor) -> Result<Ve
         .into_iter()
         .enumerate()
         .map(|(i, item)| match item {
-            Value::Object(record) => Ok(record),
+            Value::Object(record) => Ok(redacted_record(record, redactor)),
             other => Err(NodeError::new(format!(
                 "{API} answered GET /clients with an array whose element {i} is {}, expected a \
                  client object",
@@ -103,9 +119,14 @@ pub(crate) fn client_record(
     response: &Response,
     redactor: &Redactor,
     write: bool,
-) -> Result<Json, NodeError> {
+) -> Result<Output, NodeError> {
+    if response.is_success()
+        && let Some(record) = pass_through(&response.body, redactor)
+    {
+        return Ok(record);
+    }
     match success_json(response, redactor, write)? {
-        Value::Object(record) => Ok(record),
+        Value::Object(record) => Ok(redacted_record(record, redactor)),
         other => Err(NodeError::new(format!(
             "{API} answered {} with {}, expected a client object",
             status_text(response.status),
@@ -114,6 +135,36 @@ pub(crate) fn client_record(
         .with_status(response.status)
         .maybe_applied(write)),
     }
+}
+
+/// A success body that is one client object on one line and does not hold the key, as the
+/// output unchanged: the fast path, which builds no JSON tree. `None` sends the body through
+/// the parser, which reports what is wrong with it or redacts the key.
+fn pass_through(body: &[u8], redactor: &Redactor) -> Option<Output> {
+    let text = std::str::from_utf8(body).ok()?;
+    if redactor.finds_key_in(text) {
+        return None;
+    }
+    Output::from_object_text(text)
+}
+
+/// [`pass_through`] for a JSON array of client objects: every element, or `None`.
+fn pass_through_list(body: &[u8], redactor: &Redactor) -> Option<Vec<Output>> {
+    let text = std::str::from_utf8(body).ok()?;
+    if redactor.finds_key_in(text) {
+        return None;
+    }
+    let elements: Vec<&serde_json::value::RawValue> = serde_json::from_str(text).ok()?;
+    elements
+        .into_iter()
+        .map(|element| Output::from_object_text(element.get()))
+        .collect()
+}
+
+/// A record from a success body that could not pass through, with the key scrubbed: a server
+/// that echoes it must not put it in the output.
+fn redacted_record(record: Json, redactor: &Redactor) -> Output {
+    redactor.redact_object(record).into()
 }
 
 /// The answer to `DELETE /clients/{id}`: the API's JSON body when it sends one, otherwise
@@ -134,10 +185,10 @@ pub(crate) fn deleted(response: &Response, redactor: &Redactor, id: ClientId) ->
     // The status already says the delete happened; a body we cannot use must not turn that
     // into a failure, so it is reported beside the confirmation.
     Ok(match serde_json::from_slice::<Value>(&response.body) {
-        Ok(Value::Object(body)) => body,
+        Ok(Value::Object(body)) => redactor.redact_object(body),
         Ok(other) => {
             let mut out = confirmation();
-            out.insert("response".into(), other);
+            out.insert("response".into(), redactor.redact_value(other));
             out
         }
         Err(_) => {

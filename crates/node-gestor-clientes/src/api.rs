@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use nodehost_core::{Json, NodeError, RunOptions, SetupError};
+use nodehost_core::{Json, NodeError, Output, RunOptions, SetupError};
 use nodehost_http::{HttpClient, HttpError, Request, Response};
 use reqwest::Method;
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
@@ -85,26 +85,26 @@ impl GestorSession {
     }
 
     /// `GET /clients`.
-    pub async fn list_clients(&self) -> Result<Vec<Json>, NodeError> {
+    pub async fn list_clients(&self) -> Result<Vec<Output>, NodeError> {
         let response = self.send(Method::GET, &["clients"], None).await?;
         answer::client_list(&response, &self.redactor)
     }
 
     /// `GET /clients/{id}`.
-    pub async fn get_client(&self, id: ClientId) -> Result<Json, NodeError> {
+    pub async fn get_client(&self, id: ClientId) -> Result<Output, NodeError> {
         let id = id.to_string();
         let response = self.send(Method::GET, &["clients", &id], None).await?;
         answer::client_record(&response, &self.redactor, false)
     }
 
     /// `POST /clients`.
-    pub async fn create_client(&self, body: &Json) -> Result<Json, NodeError> {
+    pub async fn create_client(&self, body: &Json) -> Result<Output, NodeError> {
         let response = self.send(Method::POST, &["clients"], Some(body)).await?;
         answer::client_record(&response, &self.redactor, true)
     }
 
     /// `PUT /clients/{id}` with only the fields to change.
-    pub async fn update_client(&self, id: ClientId, body: &Json) -> Result<Json, NodeError> {
+    pub async fn update_client(&self, id: ClientId, body: &Json) -> Result<Output, NodeError> {
         let id = id.to_string();
         let response = self.send(Method::PUT, &["clients", &id], Some(body)).await?;
         answer::client_record(&response, &self.redactor, true)

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 use nodehost_core::{
-    Json, Lock, Node, NodeError, NodeSpec, OperationHints, OperationSpec, RunOptions, SetupError,
+    Lock, Node, NodeError, NodeSpec, OperationHints, OperationSpec, Output, RunOptions, SetupError,
     StringFormat,
 };
 
@@ -123,7 +123,11 @@ impl Node for ClienteNode {
         GestorSession::open(credentials, options)
     }
 
-    async fn execute(&self, session: &GestorSession, params: ClienteParams) -> Result<Vec<Json>, NodeError> {
+    async fn execute(
+        &self,
+        session: &GestorSession,
+        params: ClienteParams,
+    ) -> Result<Vec<Output>, NodeError> {
         match params {
             ClienteParams::Create(p) => Ok(vec![session.create_client(&p.body()).await?]),
             ClienteParams::GetAll(p) => {
@@ -145,7 +149,7 @@ impl Node for ClienteNode {
                 }
                 Ok(vec![session.update_client(p.client_id, &p.body()).await?])
             }
-            ClienteParams::Delete(p) => Ok(vec![session.delete_client(p.client_id).await?]),
+            ClienteParams::Delete(p) => Ok(vec![session.delete_client(p.client_id).await?.into()]),
         }
     }
 

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use node_gestor_clientes::{ClienteNode, ClienteParams, GestorCredentials, GestorSession};
-use nodehost_core::{HttpOptions, Json, Node, NodeError, RetryPolicy, RunOptions, SetupError};
+use nodehost_core::{HttpOptions, Json, Node, NodeError, Output, RetryPolicy, RunOptions, SetupError};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -48,7 +48,7 @@ fn params(value: Value) -> ClienteParams {
     serde_json::from_value(value).unwrap()
 }
 
-async fn run(server: &MockServer, value: Value) -> Result<Vec<Json>, NodeError> {
+async fn run(server: &MockServer, value: Value) -> Result<Vec<Output>, NodeError> {
     let session = session(server).await;
     ClienteNode.execute(&session, params(value)).await
 }
@@ -368,7 +368,10 @@ async fn get_all_respects_limit_unless_return_all() {
     .await
     .unwrap();
     assert_eq!(
-        limited.iter().map(|c| c["id"].clone()).collect::<Vec<_>>(),
+        limited
+            .iter()
+            .map(|c| c.to_object()["id"].clone())
+            .collect::<Vec<_>>(),
         vec![json!(1), json!(2)]
     );
     let all = run(
@@ -517,6 +520,84 @@ async fn a_proxy_echoing_the_key_never_puts_it_in_the_error() {
         error.message
     );
     assert_no_key(&error);
+}
+
+#[tokio::test]
+async fn get_writes_the_answer_out_exactly_as_the_api_sent_it() {
+    // Key order, a price's trailing zero and accented text survive byte for byte: the record is
+    // passed through, not rebuilt.
+    let server = MockServer::start().await;
+    let body = r#"{"id":7,"name":"João Araújo","consultationPrice":120.50,"state":"SP","notes":null}"#;
+    respond(
+        &server,
+        "GET",
+        "/api/clients/7",
+        ResponseTemplate::new(200).set_body_raw(body, "application/json"),
+    )
+    .await;
+
+    let out = run(&server, json!({"operation": "get", "clientId": 7}))
+        .await
+        .unwrap();
+
+    assert_eq!(out.len(), 1);
+    assert_eq!(serde_json::to_string(&out[0]).unwrap(), body);
+    assert_eq!(out[0].to_object()["name"], "João Araújo");
+}
+
+#[tokio::test]
+async fn a_pretty_printed_answer_becomes_a_one_line_output() {
+    let server = MockServer::start().await;
+    let pretty = serde_json::to_string_pretty(&record(7, "Ana")).unwrap();
+    respond(
+        &server,
+        "GET",
+        "/api/clients/7",
+        ResponseTemplate::new(200).set_body_raw(pretty, "application/json"),
+    )
+    .await;
+
+    let out = run(&server, json!({"operation": "get", "clientId": 7}))
+        .await
+        .unwrap();
+
+    assert_eq!(out, vec![object(record(7, "Ana"))]);
+    assert!(!serde_json::to_string(&out[0]).unwrap().contains('\n'));
+}
+
+#[tokio::test]
+async fn a_record_echoing_the_key_is_output_with_the_key_redacted() {
+    let server = MockServer::start().await;
+    let echo = json!({"id": 1, "notes": format!("seen: Bearer {KEY}"), KEY: "as a key too"});
+    respond(
+        &server,
+        "GET",
+        "/api/clients/1",
+        ResponseTemplate::new(200).set_body_json(&echo),
+    )
+    .await;
+    respond(
+        &server,
+        "GET",
+        "/api/clients",
+        ResponseTemplate::new(200).set_body_json(json!([record(2, "Bia"), echo])),
+    )
+    .await;
+
+    let one = run(&server, json!({"operation": "get", "clientId": 1}))
+        .await
+        .unwrap();
+    let all = run(&server, json!({"operation": "getAll", "returnAll": true}))
+        .await
+        .unwrap();
+
+    for out in [&one[0], &all[1]] {
+        let text = serde_json::to_string(out).unwrap();
+        assert!(!text.contains(KEY), "{text}");
+        assert_eq!(out.to_object()["notes"], "seen: Bearer [REDACTED]");
+        assert_eq!(out.to_object()["[REDACTED]"], "as a key too");
+    }
+    assert_eq!(all[0], object(record(2, "Bia")));
 }
 
 // ---- update ------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use crate::erased::{DynSession, Prepared};
 use crate::error::{ItemProblems, NodeError};
 use crate::input::InputError;
-use crate::node::Json;
+use crate::output::Output;
 use crate::schedule::{FireOnDrop, Scheduler};
 
 /// How a run behaves.
@@ -43,7 +43,7 @@ impl Default for RunConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputItem {
     /// The output object.
-    pub json: Json,
+    pub json: Output,
     /// Index of the input item it came from.
     pub paired_item: usize,
 }
@@ -228,7 +228,7 @@ fn panicked(index: usize) -> Outcome {
 }
 
 enum Outcome {
-    Output(Vec<Json>),
+    Output(Vec<Output>),
     Failed(ItemFailure),
     NotRun,
 }
@@ -329,7 +329,7 @@ where
             }
             continue;
         }
-        let emitted: Vec<Json> = match outcome {
+        let emitted: Vec<Output> = match outcome {
             Outcome::Output(outputs) => {
                 report.applied.push(index);
                 outputs
@@ -342,7 +342,7 @@ where
                 if continue_on_fail {
                     let mut json = Map::new();
                     json.insert("error".into(), Value::Object(failure.to_json()));
-                    vec![json]
+                    vec![json.into()]
                 } else {
                     if report.stopped_by.is_none() {
                         report.stopped_by = Some(failure);

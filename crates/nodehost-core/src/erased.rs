@@ -12,8 +12,9 @@ use serde_json::{Map, Value};
 
 use crate::definition::{credential_definition, node_definition};
 use crate::error::{NodeError, Problem, SetupError};
-use crate::node::{Json, Lock, Node, NodeSpec};
+use crate::node::{Lock, Node, NodeSpec};
 use crate::options::RunOptions;
+use crate::output::Output;
 use crate::schema::{OperationSchema, split_operations};
 use crate::validate::{UnknownFields, Validator};
 
@@ -59,7 +60,7 @@ pub trait DynNode: Send + Sync + 'static {
 #[async_trait]
 pub trait DynSession: Send + Sync + 'static {
     /// Execute one prepared item.
-    async fn execute(&self, prepared: Prepared) -> Result<Vec<Json>, NodeError>;
+    async fn execute(&self, prepared: Prepared) -> Result<Vec<Output>, NodeError>;
     /// Check the credentials; answer who they belong to.
     async fn test_credentials(&self) -> Result<String, NodeError>;
 }
@@ -272,7 +273,7 @@ struct TypedSession<N: Node> {
 
 #[async_trait]
 impl<N: Node> DynSession for TypedSession<N> {
-    async fn execute(&self, prepared: Prepared) -> Result<Vec<Json>, NodeError> {
+    async fn execute(&self, prepared: Prepared) -> Result<Vec<Output>, NodeError> {
         let params = prepared
             .params
             .downcast::<N::Params>()

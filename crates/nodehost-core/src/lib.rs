@@ -27,6 +27,7 @@ pub mod error;
 pub mod input;
 pub mod node;
 pub mod options;
+pub mod output;
 pub mod registry;
 pub mod retry;
 pub mod schedule;
@@ -41,6 +42,7 @@ pub use node::{
     CredentialSpec, Json, Lock, NoCredentials, Node, NodeSpec, OperationHints, OperationSpec, StringFormat,
 };
 pub use options::{HttpOptions, RetryPolicy, RunOptions};
+pub use output::Output;
 pub use registry::{Registry, RegistryError};
 pub use validate::UnknownFields;
 

@@ -9,8 +9,9 @@ use serde_json::{Map, Value};
 
 use crate::error::{NodeError, SetupError};
 use crate::options::RunOptions;
+use crate::output::Output;
 
-/// One output JSON object of a node (becomes `{"json": ..., "pairedItem": ...}`).
+/// A JSON object, as nodes build their outputs (see [`Output`]).
 pub type Json = Map<String, Value>;
 
 /// A workflow node, written against typed parameters.
@@ -51,8 +52,9 @@ pub trait Node: Send + Sync + 'static {
         options: &RunOptions,
     ) -> Result<Self::Session, SetupError>;
 
-    /// Execute one item's (validated) parameters; return zero or more output objects.
-    async fn execute(&self, session: &Self::Session, params: Self::Params) -> Result<Vec<Json>, NodeError>;
+    /// Execute one item's (validated) parameters; return zero or more output objects, built
+    /// (`map.into()`) or passed through from a service's answer ([`Output::from_object_text`]).
+    async fn execute(&self, session: &Self::Session, params: Self::Params) -> Result<Vec<Output>, NodeError>;
 
     /// Check that the session's credentials work; answer who they belong to.
     async fn test_credentials(&self, session: &Self::Session) -> Result<String, NodeError> {

@@ -156,7 +156,7 @@ async fn output_order_equals_input_order_and_every_item_is_paired() {
     let (out, report) = run(&node, Value::Array(items), config(16, false)).await;
     let paired: Vec<usize> = out.iter().map(|o| o.paired_item).collect();
     assert_eq!(paired, (0..20).collect::<Vec<_>>());
-    assert_eq!(out[4].json["value"], "v5");
+    assert_eq!(out[4].json.to_value()["value"], "v5");
     assert_eq!(report.applied.count(), 20);
     assert!(!report.is_stopped());
     assert_eq!(
@@ -178,13 +178,14 @@ async fn items_on_the_same_record_run_in_input_order_under_concurrency() {
     ]);
     let (out, _) = run(&node, items, config(16, false)).await;
     assert_eq!(
-        out[1].json["value"], "first",
+        out[1].json.to_value()["value"],
+        "first",
         "the get sees the earlier put, not the later one"
     );
-    let list: Vec<&Value> = out
+    let list: Vec<Value> = out
         .iter()
         .filter(|o| o.paired_item == 4)
-        .map(|o| &o.json["value"])
+        .map(|o| o.json.to_value()["value"].clone())
         .collect();
     assert_eq!(
         list,
@@ -208,11 +209,11 @@ async fn continue_on_fail_turns_failures_into_paired_error_items() {
     ]);
     let (out, report) = run(&node, items, config(4, true)).await;
     assert_eq!(out.len(), 4);
-    assert_eq!(out[1].json["error"]["message"], "item 1: no key 99");
-    assert_eq!(out[1].json["error"]["httpStatus"], 404);
+    assert_eq!(out[1].json.to_value()["error"]["message"], "item 1: no key 99");
+    assert_eq!(out[1].json.to_value()["error"]["httpStatus"], 404);
     assert_eq!(out[2].paired_item, 2);
-    assert_eq!(out[2].json["error"]["problems"][0]["path"], "key");
-    assert_eq!(out[3].json["value"], "a");
+    assert_eq!(out[2].json.to_value()["error"]["problems"][0]["path"], "key");
+    assert_eq!(out[3].json.to_value()["value"], "a");
     assert_eq!(report.failed.count(), 2);
     assert!(!report.is_stopped());
 }
@@ -273,10 +274,10 @@ async fn a_panicking_node_fails_its_item_only_whatever_the_concurrency() {
         let (out, report) = run(&node, items, config(concurrency, true)).await;
         assert_eq!(out.len(), 3, "concurrency {concurrency}");
         assert_eq!(
-            out[1].json["error"]["message"],
+            out[1].json.to_value()["error"]["message"],
             "item 1: internal error: the node panicked on this item"
         );
-        assert_eq!(out[2].json["value"], "c");
+        assert_eq!(out[2].json.to_value()["value"], "c");
         assert_eq!(report.failed.count(), 1);
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use nodehost_core::{
-    Json, Lock, NoCredentials, Node, NodeError, NodeSpec, OperationHints, OperationSpec, RunOptions,
+    Json, Lock, NoCredentials, Node, NodeError, NodeSpec, OperationHints, OperationSpec, Output, RunOptions,
     SetupError, StringFormat,
 };
 use schemars::JsonSchema;
@@ -156,7 +156,7 @@ impl Node for MemoNode {
         Ok(())
     }
 
-    async fn execute(&self, _: &(), params: MemoParams) -> Result<Vec<Json>, NodeError> {
+    async fn execute(&self, _: &(), params: MemoParams) -> Result<Vec<Output>, NodeError> {
         match params {
             MemoParams::Put(p) => {
                 // A zero sleep still waits for the timer's next tick (about 1 ms).
@@ -175,7 +175,7 @@ impl Node for MemoNode {
                     .lock()
                     .unwrap()
                     .push(format!("put {}={}", p.key, p.value));
-                Ok(vec![obj(json!({"key": p.key, "value": p.value}))])
+                Ok(vec![obj(json!({"key": p.key, "value": p.value})).into()])
             }
             MemoParams::Get(p) => {
                 // A zero sleep still waits for the timer's next tick (about 1 ms).
@@ -185,7 +185,7 @@ impl Node for MemoNode {
                 let v = self.0.store.lock().unwrap().get(&p.key).cloned();
                 self.0.log.lock().unwrap().push(format!("get {}", p.key));
                 match v {
-                    Some(v) => Ok(vec![obj(json!({"key": p.key, "value": v}))]),
+                    Some(v) => Ok(vec![obj(json!({"key": p.key, "value": v})).into()]),
                     None => Err(NodeError::new(format!("no key {}", p.key)).with_status(404)),
                 }
             }
@@ -194,7 +194,7 @@ impl Node for MemoNode {
                 Ok(store
                     .iter()
                     .take(p.limit as usize)
-                    .map(|(k, v)| obj(json!({"key": k, "value": v})))
+                    .map(|(k, v)| obj(json!({"key": k, "value": v})).into())
                     .collect())
             }
         }

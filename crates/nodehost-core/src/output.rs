@@ -1,0 +1,205 @@
+//! What a node returns for an item: output objects, either built by the node or passed through
+//! as the exact text a service answered.
+//!
+//! Passing an answer through is the fast path of a node that returns a service's record
+//! unchanged: the text is checked (valid UTF-8 JSON, an object) but never built into a tree
+//! and written back out, which is most of the per-item CPU of an HTTP node otherwise.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::node::Json;
+
+/// One output object of a node: what an output item carries under `"json"`.
+///
+/// Build one from a [`Json`] map (`Output::from(map)` or `map.into()`), or pass a service's
+/// answer through with [`Output::from_object_text`]. Either way it serializes as a JSON
+/// object, and [`Output::to_object`] gives it as a map.
+#[derive(Clone)]
+pub struct Output(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Object(Json),
+    /// Checked at construction: a JSON object on one line whose strings have no `\u` escape.
+    Text(Box<RawValue>),
+}
+
+impl Output {
+    /// The JSON object in `text`, kept as it is, so writing it out costs a copy. `None` when the
+    /// text cannot be passed through unchanged; parse it into a [`Json`] map instead, which also
+    /// tells what is wrong with it:
+    ///
+    /// - it is not JSON, or not an object (surrounding whitespace is dropped);
+    /// - it spans several lines (an output item must fit on one line of `--ndjson` output);
+    /// - it holds a `\u` escape, which may be a lone surrogate that a JSON parser (and so
+    ///   [`Output::to_object`]) would refuse.
+    pub fn from_object_text(text: &str) -> Option<Self> {
+        if !text.trim_start().starts_with('{') || spans_lines_or_escapes(text.as_bytes()) {
+            return None;
+        }
+        let raw: Box<RawValue> = serde_json::from_str(text).ok()?;
+        Some(Self(Repr::Text(raw)))
+    }
+
+    /// The object as a map: borrowed when it was built as one, parsed when passed through.
+    pub fn to_object(&self) -> Cow<'_, Json> {
+        match &self.0 {
+            Repr::Object(map) => Cow::Borrowed(map),
+            Repr::Text(raw) => Cow::Owned(parse_checked(raw)),
+        }
+    }
+
+    /// The object as a map, parsed if it was passed through.
+    pub fn into_object(self) -> Json {
+        match self.0 {
+            Repr::Object(map) => map,
+            Repr::Text(raw) => parse_checked(&raw),
+        }
+    }
+
+    /// The object as a [`Value`].
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.to_object().into_owned())
+    }
+
+    /// Whether the object is the service's text passed through unchanged.
+    pub fn is_passed_through(&self) -> bool {
+        matches!(self.0, Repr::Text(_))
+    }
+}
+
+/// Parses text checked by [`Output::from_object_text`], which cannot fail: it is valid JSON, an
+/// object, and has no escape a parser could refuse. Should it ever, the output says so rather
+/// than the process panicking.
+fn parse_checked(raw: &RawValue) -> Json {
+    match serde_json::from_str(raw.get()) {
+        Ok(map) => map,
+        Err(e) => {
+            let mut map = Map::new();
+            map.insert(
+                "error".into(),
+                Value::String(format!(
+                    "internal error: passed-through output is not an object: {e}"
+                )),
+            );
+            map
+        }
+    }
+}
+
+/// Whether `text` has a line break or a `\u` escape.
+fn spans_lines_or_escapes(text: &[u8]) -> bool {
+    text.iter()
+        .enumerate()
+        .any(|(i, b)| *b == b'\n' || *b == b'\r' || (*b == b'u' && i > 0 && text[i - 1] == b'\\'))
+}
+
+impl From<Json> for Output {
+    fn from(map: Json) -> Self {
+        Self(Repr::Object(map))
+    }
+}
+
+impl Serialize for Output {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Repr::Object(map) => map.serialize(serializer),
+            Repr::Text(raw) => raw.serialize(serializer),
+        }
+    }
+}
+
+impl PartialEq for Output {
+    /// Equal when they are the same object, however each was made.
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Repr::Text(a), Repr::Text(b)) if a.get() == b.get() => true,
+            _ => self.to_object() == other.to_object(),
+        }
+    }
+}
+
+impl PartialEq<Json> for Output {
+    fn eq(&self, other: &Json) -> bool {
+        *self.to_object() == *other
+    }
+}
+
+impl fmt::Debug for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Repr::Object(map) => fmt::Debug::fmt(map, f),
+            Repr::Text(raw) => write!(f, "Output({})", raw.get()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(value: Value) -> Json {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!("test objects are objects"),
+        }
+    }
+
+    #[test]
+    fn an_answer_is_written_out_exactly_as_the_service_sent_it() {
+        // Key order, number spelling and non-ASCII text all survive, byte for byte.
+        let text = r#" {"id":7,"price":120.50,"name":"João","big":12345678901234567890123} "#;
+        let out = Output::from_object_text(text).expect("a one-line object");
+        assert!(out.is_passed_through());
+        assert_eq!(serde_json::to_string(&out).unwrap(), text.trim());
+        assert_eq!(out.to_object()["name"], "João");
+        assert_eq!(
+            out.into_object().keys().collect::<Vec<_>>(),
+            ["id", "price", "name", "big"]
+        );
+    }
+
+    #[test]
+    fn text_that_cannot_be_passed_through_is_left_to_the_caller_to_parse() {
+        for text in [
+            "",
+            "   ",
+            "[1,2]",
+            "\"text\"",
+            "null",
+            "{\"a\":1",
+            "{\"a\":1} trailing",
+            "{\n  \"a\": 1\n}",
+            "{\"a\":1}\r\n",
+            r#"{"a":"\ud800"}"#,
+            r#"{"a":"\u00e9"}"#,
+            "<html>{</html>",
+        ] {
+            assert!(
+                Output::from_object_text(text).is_none(),
+                "{text:?} should not pass through"
+            );
+        }
+        // A backslash that escapes something else is fine.
+        assert!(Output::from_object_text(r#"{"a":"x\"y\\z"}"#).is_some());
+    }
+
+    #[test]
+    fn built_and_passed_through_outputs_compare_as_objects() {
+        let built = Output::from(object(json!({"id": 1, "name": "Ana"})));
+        let passed = Output::from_object_text(r#"{"id":1,"name":"Ana"}"#).unwrap();
+        let spaced = Output::from_object_text(r#"{ "id": 1, "name": "Ana" }"#).unwrap();
+        assert_eq!(built, passed);
+        assert_eq!(passed, spaced);
+        assert_eq!(passed, object(json!({"id": 1, "name": "Ana"})));
+        assert_ne!(passed, Output::from(object(json!({"id": 2}))));
+        assert_eq!(serde_json::to_value(&passed).unwrap(), passed.to_value());
+        assert_eq!(format!("{passed:?}"), r#"Output({"id":1,"name":"Ana"})"#);
+    }
+}
