@@ -1,5 +1,5 @@
 //! Summaries of repeated measurements: the median is what we report (robust to the odd run
-//! disturbed by another process on a shared machine), min and max show the spread.
+//! disturbed by another process on a shared machine); quartiles, min and max show the spread.
 
 /// Median, minimum and maximum of a set of samples.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -10,6 +10,10 @@ pub struct Summary {
     pub min: f64,
     /// The largest sample.
     pub max: f64,
+    /// The first quartile: a quarter of the samples are at or below it.
+    pub q1: f64,
+    /// The third quartile: three quarters of the samples are at or below it.
+    pub q3: f64,
 }
 
 impl Summary {
@@ -21,17 +25,22 @@ impl Summary {
         let mut sorted = samples.to_vec();
         sorted.sort_by(f64::total_cmp);
         let n = sorted.len();
-        let median = if n % 2 == 1 {
-            sorted[n / 2]
-        } else {
-            (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-        };
         Some(Self {
-            median,
+            median: quantile(&sorted, 0.5),
             min: sorted[0],
             max: sorted[n - 1],
+            q1: quantile(&sorted, 0.25),
+            q3: quantile(&sorted, 0.75),
         })
     }
+}
+
+/// The `p` quantile of sorted, non-empty samples, interpolating linearly between the two
+/// nearest ranks (so the 0.5 quantile of an even count is the mean of the middle two).
+fn quantile(sorted: &[f64], p: f64) -> f64 {
+    let rank = p * (sorted.len() - 1) as f64;
+    let (below, above) = (rank.floor() as usize, rank.ceil() as usize);
+    sorted[below] + (sorted[above] - sorted[below]) * (rank - below as f64)
 }
 
 #[cfg(test)]
@@ -45,9 +54,13 @@ mod tests {
             Some(Summary {
                 median: 2.0,
                 min: 1.0,
-                max: 3.0
+                max: 3.0,
+                q1: 1.5,
+                q3: 2.5,
             })
         );
+        let quartiles = Summary::of(&[5.0, 1.0, 4.0, 2.0, 3.0]).map(|s| (s.q1, s.median, s.q3));
+        assert_eq!(quartiles, Some((2.0, 3.0, 4.0)));
         assert_eq!(Summary::of(&[4.0, 1.0, 3.0, 2.0]).map(|s| s.median), Some(2.5));
         assert_eq!(Summary::of(&[7.0]).map(|s| (s.min, s.max)), Some((7.0, 7.0)));
     }

@@ -245,127 +245,192 @@ where
     S: Stream<Item = (usize, Result<Prepared, ItemFailure>)> + Send,
     F: FnMut(&OutputItem) -> std::io::Result<()>,
 {
-    let concurrency = config.concurrency.max(1);
-    let continue_on_fail = config.continue_on_fail;
-    // Lowest index of an item whose failure stops the run; later items are not started.
-    let stop_at = Arc::new(AtomicUsize::new(usize::MAX));
-    let cancel = Arc::clone(&config.cancel);
-    let mut scheduler = Scheduler::default();
+    let run = Run {
+        continue_on_fail: config.continue_on_fail,
+        stop_at: Arc::new(AtomicUsize::new(usize::MAX)),
+        cancel: Arc::clone(&config.cancel),
+    };
+    let mut report = RunReport::default();
+    if config.concurrency <= 1 {
+        sequential(&run, session, items, &mut report, &mut emit).await;
+    } else {
+        concurrent(&run, session, items, config.concurrency, &mut report, &mut emit).await;
+    }
+    report.cancelled = run.cancel.load(Ordering::Acquire) && report.stopped_by.is_none();
+    report
+}
 
-    let gate_stop = Arc::clone(&stop_at);
-    let gate_cancel = Arc::clone(&cancel);
+/// What every item of a run shares.
+#[derive(Clone)]
+struct Run {
+    continue_on_fail: bool,
+    /// Lowest index of an item whose failure stops the run; later items are not started.
+    stop_at: Arc<AtomicUsize>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Run {
+    /// Whether items may still start.
+    fn going(&self) -> bool {
+        self.stop_at.load(Ordering::Acquire) == usize::MAX && !self.cancel.load(Ordering::Acquire)
+    }
+
+    /// Note a failure of item `index`: without continue-on-fail, no later item starts.
+    fn failed(&self, index: usize) {
+        if !self.continue_on_fail {
+            self.stop_at.fetch_min(index, Ordering::AcqRel);
+        }
+    }
+
+    /// Execute one item, unless the run stopped before it or was cancelled.
+    async fn item(&self, session: &dyn DynSession, index: usize, prepared: Prepared) -> Outcome {
+        if index > self.stop_at.load(Ordering::Acquire) || self.cancel.load(Ordering::Acquire) {
+            return Outcome::NotRun;
+        }
+        match session.execute(prepared).await {
+            Ok(outputs) => Outcome::Output(outputs),
+            Err(error) => {
+                self.failed(index);
+                Outcome::Failed(ItemFailure::Node { item: index, error })
+            }
+        }
+    }
+}
+
+/// One item at a time: every earlier item has finished before the next is pulled, so there is
+/// nothing to order against and no other core to use. Each item runs inline in the caller's
+/// task, with no scheduler, task or stream combinator in between.
+async fn sequential<S, F>(
+    run: &Run,
+    session: Arc<dyn DynSession>,
+    items: S,
+    report: &mut RunReport,
+    emit: &mut F,
+) where
+    S: Stream<Item = (usize, Result<Prepared, ItemFailure>)> + Send,
+    F: FnMut(&OutputItem) -> std::io::Result<()>,
+{
+    let mut items = std::pin::pin!(items);
+    while run.going() {
+        let Some((index, prepared)) = items.next().await else {
+            break;
+        };
+        // Checked again: the item was read while a Ctrl-C may have come in.
+        if !run.going() {
+            break;
+        }
+        let outcome = match prepared {
+            Err(failure) => {
+                run.failed(index);
+                Outcome::Failed(failure)
+            }
+            Ok(prepared) => {
+                let item = run.item(session.as_ref(), index, prepared);
+                match std::panic::AssertUnwindSafe(item).catch_unwind().await {
+                    Ok(outcome) => outcome,
+                    Err(_) => panicked(index),
+                }
+            }
+        };
+        settle(run, report, index, outcome, emit);
+    }
+}
+
+/// Up to `concurrency` items at once, a task each, so items (and the parsing of their answers)
+/// spread over every worker thread; output is still emitted in input order.
+async fn concurrent<S, F>(
+    run: &Run,
+    session: Arc<dyn DynSession>,
+    items: S,
+    concurrency: usize,
+    report: &mut RunReport,
+    emit: &mut F,
+) where
+    S: Stream<Item = (usize, Result<Prepared, ItemFailure>)> + Send,
+    F: FnMut(&OutputItem) -> std::io::Result<()>,
+{
+    let mut scheduler = Scheduler::default();
     let stream = items
-        .take_while(move |_| {
-            let go = gate_stop.load(Ordering::Acquire) == usize::MAX && !gate_cancel.load(Ordering::Acquire);
-            futures::future::ready(go)
-        })
+        .take_while(|_| futures::future::ready(run.going()))
         .map(|(index, prepared)| match prepared {
             Err(failure) => {
-                if !continue_on_fail {
-                    stop_at.fetch_min(index, Ordering::AcqRel);
-                }
+                run.failed(index);
                 Either::Left(futures::future::ready((index, Outcome::Failed(failure))))
             }
             Ok(prepared) => {
-                // One at a time, every earlier item has finished before this one is pulled, so
-                // there is nothing to order against and no other core to use: run the item
-                // inline and skip the scheduler and the task.
-                let (deps, me) = if concurrency == 1 {
-                    (Vec::new(), None)
-                } else {
-                    scheduler.register(&prepared.locks)
-                };
+                let (deps, me) = scheduler.register(&prepared.locks);
                 let session = Arc::clone(&session);
-                let stop_at = Arc::clone(&stop_at);
-                let cancel = Arc::clone(&cancel);
-                let item = async move {
+                let shared = run.clone();
+                let handle = tokio::spawn(async move {
                     let _done = me.map(FireOnDrop);
                     for dep in deps {
                         dep.wait().await;
                     }
-                    if index > stop_at.load(Ordering::Acquire) || cancel.load(Ordering::Acquire) {
-                        return Outcome::NotRun;
+                    shared.item(session.as_ref(), index, prepared).await
+                });
+                Either::Right(async move {
+                    match handle.await {
+                        Ok(outcome) => (index, outcome),
+                        Err(_) => (index, panicked(index)),
                     }
-                    match session.execute(prepared).await {
-                        Ok(outputs) => Outcome::Output(outputs),
-                        Err(error) => {
-                            if !continue_on_fail {
-                                stop_at.fetch_min(index, Ordering::AcqRel);
-                            }
-                            Outcome::Failed(ItemFailure::Node { item: index, error })
-                        }
-                    }
-                };
-                if concurrency == 1 {
-                    Either::Right(Either::Left(async move {
-                        match std::panic::AssertUnwindSafe(item).catch_unwind().await {
-                            Ok(outcome) => (index, outcome),
-                            Err(_) => (index, panicked(index)),
-                        }
-                    }))
-                } else {
-                    // A task per item, so items (and the parsing of their answers) spread over
-                    // every worker thread.
-                    let handle = tokio::spawn(item);
-                    Either::Right(Either::Right(async move {
-                        match handle.await {
-                            Ok(outcome) => (index, outcome),
-                            Err(_) => (index, panicked(index)),
-                        }
-                    }))
-                }
+                })
             }
         })
         .buffered(concurrency);
     let mut stream = std::pin::pin!(stream);
-
-    let mut report = RunReport::default();
     while let Some((index, outcome)) = stream.next().await {
-        report.seen = index + 1;
-        if report.output_error.is_some() {
-            // Keep draining so in-flight items finish, but record them only.
-            if let Outcome::Output(_) = outcome {
-                report.applied.push(index);
-            }
-            continue;
+        settle(run, report, index, outcome, emit);
+    }
+}
+
+/// Record item `index`'s outcome and emit its output items (or its error item under
+/// continue-on-fail). Once output has failed, later outcomes are only recorded.
+fn settle<F>(run: &Run, report: &mut RunReport, index: usize, outcome: Outcome, emit: &mut F)
+where
+    F: FnMut(&OutputItem) -> std::io::Result<()>,
+{
+    report.seen = index + 1;
+    if report.output_error.is_some() {
+        // In-flight items still finish; record them only.
+        if let Outcome::Output(_) = outcome {
+            report.applied.push(index);
         }
-        let emitted: Vec<Output> = match outcome {
-            Outcome::Output(outputs) => {
-                report.applied.push(index);
-                outputs
+        return;
+    }
+    let emitted: Vec<Output> = match outcome {
+        Outcome::Output(outputs) => {
+            report.applied.push(index);
+            outputs
+        }
+        Outcome::Failed(failure) => {
+            report.failed.push(index);
+            if failure.maybe_applied() {
+                report.maybe_applied.push(index);
             }
-            Outcome::Failed(failure) => {
-                report.failed.push(index);
-                if failure.maybe_applied() {
-                    report.maybe_applied.push(index);
+            if run.continue_on_fail {
+                let mut json = Map::new();
+                json.insert("error".into(), Value::Object(failure.to_json()));
+                vec![json.into()]
+            } else {
+                if report.stopped_by.is_none() {
+                    report.stopped_by = Some(failure);
                 }
-                if continue_on_fail {
-                    let mut json = Map::new();
-                    json.insert("error".into(), Value::Object(failure.to_json()));
-                    vec![json.into()]
-                } else {
-                    if report.stopped_by.is_none() {
-                        report.stopped_by = Some(failure);
-                    }
-                    Vec::new()
-                }
-            }
-            Outcome::NotRun => {
-                report.not_run.push(index);
                 Vec::new()
             }
-        };
-        for json in emitted {
-            if let Err(e) = emit(&OutputItem {
-                json,
-                paired_item: index,
-            }) {
-                report.output_error = Some(e);
-                stop_at.fetch_min(index, Ordering::AcqRel);
-                break;
-            }
+        }
+        Outcome::NotRun => {
+            report.not_run.push(index);
+            Vec::new()
+        }
+    };
+    for json in emitted {
+        if let Err(e) = emit(&OutputItem {
+            json,
+            paired_item: index,
+        }) {
+            report.output_error = Some(e);
+            run.stop_at.fetch_min(index, Ordering::AcqRel);
+            break;
         }
     }
-    report.cancelled = cancel.load(Ordering::Acquire) && report.stopped_by.is_none();
-    report
 }

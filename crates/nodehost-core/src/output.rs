@@ -92,11 +92,11 @@ fn parse_checked(raw: &RawValue) -> Json {
     }
 }
 
-/// Whether `text` has a line break or a `\u` escape.
+/// Whether `text` has a line break or a `\u` escape (or a backslash before a `u`, which an
+/// escaped backslash also is: such text merely takes the slower path).
 fn spans_lines_or_escapes(text: &[u8]) -> bool {
-    text.iter()
-        .enumerate()
-        .any(|(i, b)| *b == b'\n' || *b == b'\r' || (*b == b'u' && i > 0 && text[i - 1] == b'\\'))
+    memchr::memchr2(b'\n', b'\r', text).is_some()
+        || memchr::memchr_iter(b'\\', text).any(|i| text.get(i + 1) == Some(&b'u'))
 }
 
 impl From<Json> for Output {

@@ -200,22 +200,61 @@ async fn items_on_the_same_record_run_in_input_order_under_concurrency() {
 
 #[tokio::test]
 async fn continue_on_fail_turns_failures_into_paired_error_items() {
-    let (_, node) = memo();
-    let items = json!([
-        {"operation": "put", "key": 1, "value": "a"},
-        {"operation": "get", "key": 99},
-        {"operation": "put", "key": -5, "value": "b"},
-        {"operation": "get", "key": 1}
-    ]);
-    let (out, report) = run(&node, items, config(4, true)).await;
-    assert_eq!(out.len(), 4);
-    assert_eq!(out[1].json.to_value()["error"]["message"], "item 1: no key 99");
-    assert_eq!(out[1].json.to_value()["error"]["httpStatus"], 404);
-    assert_eq!(out[2].paired_item, 2);
-    assert_eq!(out[2].json.to_value()["error"]["problems"][0]["path"], "key");
-    assert_eq!(out[3].json.to_value()["value"], "a");
-    assert_eq!(report.failed.count(), 2);
-    assert!(!report.is_stopped());
+    for concurrency in [1, 4] {
+        let (_, node) = memo();
+        let items = json!([
+            {"operation": "put", "key": 1, "value": "a"},
+            {"operation": "get", "key": 99},
+            {"operation": "put", "key": -5, "value": "b"},
+            {"operation": "get", "key": 1}
+        ]);
+        let (out, report) = run(&node, items, config(concurrency, true)).await;
+        assert_eq!(out.len(), 4, "concurrency {concurrency}");
+        assert_eq!(out[1].json.to_value()["error"]["message"], "item 1: no key 99");
+        assert_eq!(out[1].json.to_value()["error"]["httpStatus"], 404);
+        assert_eq!(out[2].paired_item, 2);
+        assert_eq!(out[2].json.to_value()["error"]["problems"][0]["path"], "key");
+        assert_eq!(out[3].json.to_value()["value"], "a");
+        assert_eq!(report.failed.count(), 2);
+        assert!(!report.is_stopped());
+    }
+}
+
+#[tokio::test]
+async fn a_reader_that_goes_away_stops_the_run_and_nothing_is_emitted_after() {
+    for concurrency in [1, 4] {
+        let (state, node) = memo();
+        let items: Vec<Value> = (1..=20)
+            .map(|k| json!({"operation": "put", "key": k, "value": "x"}))
+            .collect();
+        let input = RunInput::from_value(Value::Array(items)).unwrap();
+        let prepared = prepare_all(node.as_ref(), &input, UnknownFields::Reject).unwrap();
+        let session = node.open(None, &RunOptions::default()).await.unwrap();
+        let mut emitted = 0;
+        let report = engine::execute(
+            session,
+            futures::stream::iter(prepared),
+            &config(concurrency, false),
+            |_| {
+                emitted += 1;
+                if emitted > 2 {
+                    Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+                } else {
+                    Ok(())
+                }
+            },
+        )
+        .await;
+        assert_eq!(
+            emitted, 3,
+            "concurrency {concurrency}: no emit after the failing one"
+        );
+        assert!(report.output_error.is_some() && report.is_stopped());
+        // Items already running when output failed still finish and count as applied.
+        let written = state.0.store.lock().unwrap().len();
+        assert_eq!(report.applied.count(), written, "concurrency {concurrency}");
+        assert!(written < 20, "concurrency {concurrency}: the run stopped early");
+    }
 }
 
 #[tokio::test]
@@ -245,21 +284,21 @@ async fn without_continue_on_fail_the_run_stops_and_says_what_was_applied() {
 
 #[tokio::test]
 async fn cancel_stops_starting_new_items() {
-    let (_, node) = memo();
-    let items: Vec<Value> = (1..=50)
-        .map(|k| json!({"operation": "put", "key": k, "value": "x", "delayMs": 5}))
-        .collect();
-    let cfg = config(2, false);
-    cfg.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
-    let (out, report) = run(&node, Value::Array(items), cfg).await;
-    assert!(out.is_empty());
-    assert!(report.cancelled);
-    assert!(
-        report.error_json(Some(50)).unwrap()["message"]
-            .as_str()
-            .unwrap()
-            .contains("cancelled")
-    );
+    for concurrency in [1, 2] {
+        let (state, node) = memo();
+        let items: Vec<Value> = (1..=50)
+            .map(|k| json!({"operation": "put", "key": k, "value": "x", "delayMs": 5}))
+            .collect();
+        let cfg = config(concurrency, false);
+        cfg.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (out, report) = run(&node, Value::Array(items), cfg).await;
+        assert!(out.is_empty(), "concurrency {concurrency}");
+        assert!(state.0.store.lock().unwrap().is_empty());
+        assert!(report.cancelled);
+        let error = report.error_json(Some(50)).unwrap();
+        assert!(error["message"].as_str().unwrap().contains("cancelled"));
+        assert_eq!(error["notRun"], json!([[0, 49]]));
+    }
 }
 
 #[tokio::test]
