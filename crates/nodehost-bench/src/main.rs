@@ -32,6 +32,11 @@ struct Cli {
     /// The nodehost binary to measure [default: `nodehost` beside this executable].
     #[arg(long, global = true, value_name = "PATH")]
     nodehost: Option<PathBuf>,
+    /// Run everything (sandbox and clients) on these CPUs only, e.g. `--cpus 0`: takes the
+    /// scheduler's placement of client and sandbox threads, and the cost of waking an idle
+    /// CPU, out of the figures.
+    #[arg(long, global = true, value_delimiter = ',', value_name = "LIST")]
+    cpus: Vec<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,7 +71,15 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             });
         }
-        command => benchmark(cli.nodehost.clone(), command),
+        command => {
+            if !cli.cpus.is_empty()
+                && let Err(e) = measure::pin_to(&cli.cpus)
+            {
+                eprintln!("nodehost-bench: cannot pin to CPUs {:?}: {e}", cli.cpus);
+                return ExitCode::FAILURE;
+            }
+            benchmark(cli.nodehost.clone(), command, &cli.cpus)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -77,10 +90,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn benchmark(nodehost: Option<PathBuf>, command: &Command) -> anyhow::Result<()> {
+fn benchmark(nodehost: Option<PathBuf>, command: &Command, cpus: &[usize]) -> anyhow::Result<()> {
     let h = harness::Harness::new(nodehost)?;
     println!("# nodehost benchmarks\n");
     println!("{}\n", machine());
+    if !cpus.is_empty() {
+        println!("pinned: sandbox and clients run on CPUs {cpus:?} only\n");
+    }
     match command {
         Command::Overhead(a) => benches::overhead(&h, a),
         Command::Startup(a) => benches::startup(&h, a),

@@ -9,7 +9,8 @@
 //! this binary that spawns the real child, reaps it with `wait4` and writes its peak RSS to
 //! a file. The child's figure then has the probe's few MiB as its floor, not ours.
 //!
-//! The only `unsafe` of the crate lives here: std exposes neither `wait4` nor `getrusage`.
+//! The only `unsafe` of the crate lives here: std exposes neither `wait4` nor `getrusage`, nor
+//! `sched_setaffinity` (for `--cpus`).
 #![allow(unsafe_code)]
 
 use std::io;
@@ -115,4 +116,25 @@ fn cpu_of(usage: &libc::rusage) -> Duration {
             + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
     };
     tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Restricts this process, and so the in-process sandbox and every child started afterwards
+/// (affinity is inherited), to the given CPUs.
+pub fn pin_to(cpus: &[usize]) -> io::Result<()> {
+    // SAFETY: `cpu_set_t` is a plain C bit set, for which all-zero (the empty set) is valid.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        if cpu >= libc::CPU_SETSIZE as usize {
+            return Err(io::Error::other(format!("CPU {cpu} is out of range")));
+        }
+        // SAFETY: `cpu` is below CPU_SETSIZE, checked above, so the bit is inside `set`.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    // SAFETY: `set` is a live, initialised `cpu_set_t` and the size passed is its own.
+    let done = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }

@@ -2,9 +2,9 @@
 
 use clap::Parser;
 
-// Every item parses an answer into a JSON tree and writes one out: many small allocations.
-// glibc's malloc took ~22% of the CPU of `run` at concurrency 16 (perf); mimalloc cuts the
-// wall time of that benchmark by about a quarter (see BENCHMARKS.md).
+// Items, requests, answers and output are many small, short-lived allocations spread over
+// worker threads: glibc's malloc took ~22% of the CPU of `run` at concurrency 16 (perf), and
+// mimalloc cut the wall time of that benchmark by about a quarter (see BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
