@@ -97,8 +97,14 @@ fn default_limit() -> u32 {
     50
 }
 
+/// `limit` only matters when `returnAll` is false, so the n8n form shows it only then.
 fn limit_schema(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({ "type": "integer", "minimum": 1, "maximum": u32::MAX })
+    json_schema!({
+        "type": "integer",
+        "minimum": 1,
+        "maximum": u32::MAX,
+        "x-show-when": { "returnAll": [false] }
+    })
 }
 
 /// `#[serde(default)]` on an optional field makes schemars publish `"default": null`, which

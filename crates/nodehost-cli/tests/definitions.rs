@@ -76,6 +76,15 @@ fn the_definition_declares_what_n8n_and_agents_need() {
         .filter_map(|o| o["value"].as_str())
         .collect();
     assert_eq!(ops, ["create", "getAll", "get", "update", "delete"]);
+    let limit = def["properties"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "limit"))
+        .expect("limit property");
+    assert_eq!(
+        limit["displayOptions"],
+        serde_json::json!({"show": {"operation": ["getAll"], "returnAll": [false]}}),
+        "the form shows `limit` only when `returnAll` is off"
+    );
     let cred = node.credential_definition().expect("credential type");
     let key = cred["properties"]
         .as_array()

@@ -183,11 +183,17 @@ fn property(field: &str, schema: &Value, required: bool, operations: &[String]) 
     if let Some(d) = schema.get("description").and_then(Value::as_str) {
         p.insert("description".into(), json!(d));
     }
+    // Shown for its operations and, with `x-show-when: {"field": [values]}` in its schema, only
+    // while other fields hold those values (e.g. `limit` only when `returnAll` is false).
+    let mut show = Map::new();
     if !operations.is_empty() {
-        p.insert(
-            "displayOptions".into(),
-            json!({ "show": { "operation": operations } }),
-        );
+        show.insert("operation".into(), json!(operations));
+    }
+    if let Some(Value::Object(when)) = schema.get("x-show-when") {
+        show.extend(when.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    if !show.is_empty() {
+        p.insert("displayOptions".into(), json!({ "show": show }));
     }
     Value::Object(p)
 }
