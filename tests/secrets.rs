@@ -9,7 +9,7 @@ use std::path::Path;
 
 use gestor_sandbox::SandboxConfig;
 use nodehost_e2e::{
-    Action, Cmd, NODE, Outcome, RawServer, Sandbox, credentials_file, http_response, nodehost,
+    Action, Cmd, NODE, Outcome, RawServer, Sandbox, Seen, credentials_file, http_response, nodehost,
     refused_base_url, run_node, tempdir,
 };
 use serde_json::json;
@@ -127,17 +127,21 @@ fn a_404_and_continue_on_fail_never_show_the_key() {
     assert_eq!(out.items_in_order()[0]["name"], "Ok");
 }
 
+/// The request's `Authorization` header line, as a server that echoes it would quote it.
+fn authorization_line(seen: &Seen) -> String {
+    seen.head
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().starts_with("authorization"))
+        .collect()
+}
+
 /// A misconfigured server or proxy that quotes the request's `Authorization` header back in
 /// its answer: a JSON message (404), an HTML page (500), or a Zod issue (400).
 /// With `echo_in_issues` false the 400 is a plain Zod answer.
 fn echoing_server(echo_in_issues: bool) -> RawServer {
     RawServer::start(move |_, seen| {
         let line = &seen.request_line;
-        let echoed: String = seen
-            .head
-            .lines()
-            .filter(|l| l.to_ascii_lowercase().starts_with("authorization"))
-            .collect();
+        let echoed = authorization_line(seen);
         let issue = if echo_in_issues {
             format!("rejected ({echoed})")
         } else {
@@ -196,11 +200,7 @@ fn a_400_and_a_500_html_page_and_a_404_that_echo_the_key_never_show_it() {
 #[test]
 fn a_success_answer_that_echoes_the_key_is_output_without_it() {
     let server = RawServer::start(move |_, seen| {
-        let echoed: String = seen
-            .head
-            .lines()
-            .filter(|l| l.to_ascii_lowercase().starts_with("authorization"))
-            .collect();
+        let echoed = authorization_line(seen);
         let record = json!({"id": 7, "name": "Eco", "notes": echoed});
         let body = if seen.request_line.contains("/clients/7 ") {
             record.to_string()

@@ -141,24 +141,21 @@ pub(crate) fn client_record(
 /// output unchanged: the fast path, which builds no JSON tree. `None` sends the body through
 /// the parser, which reports what is wrong with it or redacts the key.
 fn pass_through(body: &[u8], redactor: &Redactor) -> Option<Output> {
-    let text = std::str::from_utf8(body).ok()?;
-    if redactor.finds_key_in(text) {
-        return None;
-    }
-    Output::from_object_text(text)
+    Output::from_object_text(keyless_text(body, redactor)?)
 }
 
 /// [`pass_through`] for a JSON array of client objects: every element, or `None`.
 fn pass_through_list(body: &[u8], redactor: &Redactor) -> Option<Vec<Output>> {
+    let elements: Vec<&serde_json::value::RawValue> =
+        serde_json::from_str(keyless_text(body, redactor)?).ok()?;
+    elements.into_iter().map(Output::from_object_raw).collect()
+}
+
+/// The body as text, unless it is not UTF-8 or holds the key (which must go through the
+/// redacting path).
+fn keyless_text<'a>(body: &'a [u8], redactor: &Redactor) -> Option<&'a str> {
     let text = std::str::from_utf8(body).ok()?;
-    if redactor.finds_key_in(text) {
-        return None;
-    }
-    let elements: Vec<&serde_json::value::RawValue> = serde_json::from_str(text).ok()?;
-    elements
-        .into_iter()
-        .map(|element| Output::from_object_text(element.get()))
-        .collect()
+    (!redactor.finds_key_in(text)).then_some(text)
 }
 
 /// A record from a success body that could not pass through, with the key scrubbed: a server

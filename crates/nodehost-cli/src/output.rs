@@ -81,10 +81,10 @@ impl ItemWriter {
                 self.out.write_all(if self.count > 0 { b",\n" } else { b"\n" })?;
                 // A passed-through answer would be written as it came, on one line: indent
                 // the object itself.
-                let text = serde_json::to_string_pretty(&serde_json::json!({
-                    "json": item.json.to_object(),
-                    "pairedItem": {"item": item.paired_item},
-                }))?;
+                let text = serde_json::to_string_pretty(&OutputItem {
+                    json: item.json.to_object().into_owned().into(),
+                    paired_item: item.paired_item,
+                })?;
                 for (i, line) in text.lines().enumerate() {
                     if i > 0 {
                         self.out.write_all(b"\n")?;

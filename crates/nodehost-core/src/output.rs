@@ -39,11 +39,22 @@ impl Output {
     /// - it holds a `\u` escape, which may be a lone surrogate that a JSON parser (and so
     ///   [`Output::to_object`]) would refuse.
     pub fn from_object_text(text: &str) -> Option<Self> {
+        // The cheap checks first: most text that fails them need not be parsed at all.
         if !text.trim_start().starts_with('{') || spans_lines_or_escapes(text.as_bytes()) {
             return None;
         }
-        let raw: Box<RawValue> = serde_json::from_str(text).ok()?;
-        Some(Self(Repr::Text(raw)))
+        let raw: &RawValue = serde_json::from_str(text).ok()?;
+        Self::from_object_raw(raw)
+    }
+
+    /// [`Output::from_object_text`] for JSON already parsed as a [`RawValue`], e.g. one element
+    /// of an array parsed as `Vec<&RawValue>`: the same checks, without parsing again.
+    pub fn from_object_raw(raw: &RawValue) -> Option<Self> {
+        let text = raw.get();
+        if !text.starts_with('{') || spans_lines_or_escapes(text.as_bytes()) {
+            return None;
+        }
+        Some(Self(Repr::Text(raw.to_owned())))
     }
 
     /// The object as a map: borrowed when it was built as one, parsed when passed through.
@@ -188,6 +199,13 @@ mod tests {
         }
         // A backslash that escapes something else is fine.
         assert!(Output::from_object_text(r#"{"a":"x\"y\\z"}"#).is_some());
+        // The elements of a parsed array get the same checks.
+        let elements: Vec<&RawValue> = serde_json::from_str(r#"[{"a":1}, [2], {"b":"\u00e9"}]"#).unwrap();
+        let passed: Vec<bool> = elements
+            .into_iter()
+            .map(|e| Output::from_object_raw(e).is_some())
+            .collect();
+        assert_eq!(passed, [true, false, false]);
     }
 
     #[test]
