@@ -1,11 +1,12 @@
 //! The baseline: the least a program can do to turn the same Get-By-ID items into the same
 //! requests and write the answers out, with the same HTTP stack as nodehost (reqwest, one
-//! pooled keep-alive client, TCP_NODELAY, the same timeouts and headers) and the same
+//! pooled keep-alive client, TCP_NODELAY, the same timeouts, and byte for byte the same
+//! requests: method, path and headers, `User-Agent` included) and the same
 //! concurrency, keeping output in input order.
 //!
 //! What it leaves out is exactly what nodehost adds: the node registry, parameter resolution
-//! and JSON Schema validation, the engine's scheduling and per-record locks, retries, parsing
-//! the answer (bodies are copied verbatim) and error reporting. It reads the same input
+//! and JSON Schema validation, the engine's scheduling and per-record locks, retries, checking
+//! the answer (bodies are copied verbatim, unchecked) and error reporting. It reads the same input
 //! (a JSON array, or one item per line with `--ndjson`) and the same credential variables.
 
 use std::io::Write as _;
@@ -57,6 +58,7 @@ async fn run(args: &RawArgs) -> anyhow::Result<()> {
         .tcp_nodelay(true)
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
+        .user_agent(nodehost_http::USER_AGENT)
         .build()?;
     let fetch = |id: u64| {
         let request = client

@@ -33,7 +33,7 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 const MAX_BODY_PREALLOC: usize = 1024 * 1024;
 
 /// Sent with every request, so API operators can tell who is calling.
-const USER_AGENT: &str = concat!("nodehost/", env!("CARGO_PKG_VERSION"));
+pub const USER_AGENT: &str = concat!("nodehost/", env!("CARGO_PKG_VERSION"));
 
 /// An HTTP client for one run: cheap to clone, every clone shares the connection pool and the
 /// rate limiter.

@@ -13,7 +13,7 @@ mod limiter;
 mod message;
 mod redact;
 
-pub use client::HttpClient;
+pub use client::{HttpClient, USER_AGENT};
 pub use error::{HttpError, TransportCause};
 pub use message::{Request, Response};
 pub use redact::check_base_url;
