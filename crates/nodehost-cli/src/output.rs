@@ -34,6 +34,22 @@ pub fn ignore_broken_pipe(e: io::Error) -> io::Result<()> {
     }
 }
 
+/// Standard output without std's line buffering: `io::Stdout` is a `LineWriter` behind a lock,
+/// which searches every chunk our own buffer hands it for its last newline (a whole 64 KiB
+/// chunk, as document output has none) and takes the lock for each write. The items are
+/// already buffered here, so they go to a duplicate of the descriptor instead. Nothing else
+/// writes to stdout during a run, so output cannot interleave.
+fn raw_stdout() -> Box<dyn Write + Send> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd as _;
+        if let Ok(fd) = io::stdout().as_fd().try_clone_to_owned() {
+            return Box::new(std::fs::File::from(fd));
+        }
+    }
+    Box::new(io::stdout())
+}
+
 /// How items are laid out on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -47,7 +63,7 @@ pub enum Layout {
 
 /// Writes output items as the engine emits them.
 pub struct ItemWriter {
-    out: BufWriter<io::Stdout>,
+    out: BufWriter<Box<dyn Write + Send>>,
     layout: Layout,
     count: usize,
 }
@@ -56,7 +72,7 @@ impl ItemWriter {
     /// Start the output (writes the document's opening).
     pub fn new(layout: Layout) -> io::Result<Self> {
         let mut w = Self {
-            out: BufWriter::with_capacity(64 * 1024, io::stdout()),
+            out: BufWriter::with_capacity(64 * 1024, raw_stdout()),
             layout,
             count: 0,
         };
