@@ -9,7 +9,7 @@ use std::fmt;
 use nodehost_core::{Json, NodeError, Output, RunOptions, SetupError};
 use nodehost_http::{HttpClient, HttpError, Request, Response};
 use reqwest::Method;
-use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use url::Url;
@@ -143,8 +143,8 @@ impl GestorSession {
         body: Option<&Json>,
     ) -> Result<Response, NodeError> {
         let writes = method != Method::GET;
+        // `Accept: application/json` is the HTTP client's default header.
         let mut request = Request::new(method, self.url(segments))
-            .header(ACCEPT, HeaderValue::from_static("application/json"))
             .sensitive_header(AUTHORIZATION, self.authorization.clone());
         if let Some(body) = body {
             // Borrowing the map as a `Value` would need a clone either way; this one is small.

@@ -12,6 +12,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::Bytes;
 use nodehost_core::HttpOptions;
 use nodehost_core::RetryPolicy;
 use nodehost_core::retry::{self, Decision, Failure};
@@ -124,37 +125,19 @@ impl HttpClient {
         if body.is_some() && !headers.contains_key(CONTENT_TYPE) {
             headers.insert(CONTENT_TYPE, application_json());
         }
-        let mut template = reqwest::Request::new(method.clone(), url.clone());
-        *template.headers_mut() = headers;
-        // Bytes become a shared buffer: each attempt's copy is a reference count.
-        *template.body_mut() = body.map(reqwest::Body::from);
-        // The request kept for the next attempt; `None` once the last one has gone out.
-        let mut spare = Some(template);
+        // A shared buffer: each attempt's copy of the body is a reference count.
+        let body = body.map(Bytes::from);
 
         let mut attempt: u32 = 0;
         let mut maybe_sent = false;
         loop {
             attempt += 1;
-            let Some(original) = spare.take() else {
-                // Unreachable: retries are only decided while a spare exists (see `can_retry`).
-                return Err(HttpError::InvalidRequest {
-                    target: target(&method, &url),
-                    reason: "the request cannot be replayed".to_owned(),
-                });
-            };
-            let req = if attempt < inner.retry.max_tries {
-                // Byte bodies always clone; a body that could not is sent once, without retry.
-                match original.try_clone() {
-                    Some(copy) => {
-                        spare = Some(original);
-                        copy
-                    }
-                    None => original,
-                }
-            } else {
-                original
-            };
-            let can_retry = spare.is_some();
+            // Built from the parts each time: reqwest consumes the request it sends, and the
+            // parts stay here for the next attempt and for error messages.
+            let mut req = reqwest::Request::new(method.clone(), url.clone());
+            *req.headers_mut() = headers.clone();
+            *req.body_mut() = body.clone().map(reqwest::Body::from);
+            let can_retry = attempt < inner.retry.max_tries;
 
             if let Some(limiter) = &inner.limiter {
                 limiter.acquire().await;
