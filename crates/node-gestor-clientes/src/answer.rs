@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use memchr::memmem;
+
 use nodehost_core::{Json, NodeError, Output};
 use nodehost_http::Response;
 use reqwest::StatusCode;
@@ -26,6 +28,8 @@ const EXCERPT_SCAN_BYTES: usize = 32 * 1024;
 pub(crate) struct Redactor {
     /// The `Authorization` value, marked sensitive; the key is what follows `Bearer `.
     authorization: HeaderValue,
+    /// A searcher for the key, built once: every success body is searched for it.
+    finder: Option<memmem::Finder<'static>>,
 }
 
 impl fmt::Debug for Redactor {
@@ -37,9 +41,14 @@ impl fmt::Debug for Redactor {
 impl Redactor {
     /// A redactor for the key inside an `Authorization: Bearer KEY` value.
     pub(crate) fn from_authorization(authorization: &HeaderValue) -> Self {
-        Self {
+        let mut redactor = Self {
             authorization: authorization.clone(),
-        }
+            finder: None,
+        };
+        redactor.finder = redactor
+            .key()
+            .map(|key| memmem::Finder::new(key.as_bytes()).into_owned());
+        redactor
     }
 
     /// The key: what follows `Bearer `.
@@ -51,9 +60,9 @@ impl Redactor {
             .filter(|k| !k.is_empty())
     }
 
-    /// Whether `text` holds the key.
-    pub(crate) fn finds_key_in(&self, text: &str) -> bool {
-        self.key().is_some_and(|key| text.contains(key))
+    /// Whether `body` holds the key.
+    pub(crate) fn finds_key_in(&self, body: &[u8]) -> bool {
+        self.finder.as_ref().is_some_and(|f| f.find(body).is_some())
     }
 
     /// `text` with every occurrence of the key replaced.
@@ -141,21 +150,20 @@ pub(crate) fn client_record(
 /// output unchanged: the fast path, which builds no JSON tree. `None` sends the body through
 /// the parser, which reports what is wrong with it or redacts the key.
 fn pass_through(body: &[u8], redactor: &Redactor) -> Option<Output> {
-    Output::from_object_text(keyless_text(body, redactor)?)
+    Output::from_object_bytes(keyless(body, redactor)?)
 }
 
 /// [`pass_through`] for a JSON array of client objects: every element, or `None`.
 fn pass_through_list(body: &[u8], redactor: &Redactor) -> Option<Vec<Output>> {
+    // Reading borrowed `RawValue`s from bytes checks that they are UTF-8.
     let elements: Vec<&serde_json::value::RawValue> =
-        serde_json::from_str(keyless_text(body, redactor)?).ok()?;
+        serde_json::from_slice(keyless(body, redactor)?).ok()?;
     elements.into_iter().map(Output::from_object_raw).collect()
 }
 
-/// The body as text, unless it is not UTF-8 or holds the key (which must go through the
-/// redacting path).
-fn keyless_text<'a>(body: &'a [u8], redactor: &Redactor) -> Option<&'a str> {
-    let text = std::str::from_utf8(body).ok()?;
-    (!redactor.finds_key_in(text)).then_some(text)
+/// The body, unless it holds the key (which must go through the redacting path).
+fn keyless<'a>(body: &'a [u8], redactor: &Redactor) -> Option<&'a [u8]> {
+    (!redactor.finds_key_in(body)).then_some(body)
 }
 
 /// A record from a success body that could not pass through, with the key scrubbed: a server

@@ -39,12 +39,20 @@ impl Output {
     /// - it holds a `\u` escape, which may be a lone surrogate that a JSON parser (and so
     ///   [`Output::to_object`]) would refuse.
     pub fn from_object_text(text: &str) -> Option<Self> {
+        Self::from_object_bytes(text.as_bytes())
+    }
+
+    /// [`Output::from_object_text`] for bytes as they came off the wire: whether they are UTF-8
+    /// is checked in the same pass as the JSON, not in one of its own.
+    pub fn from_object_bytes(json: &[u8]) -> Option<Self> {
         // The cheap checks first: most text that fails them need not be parsed at all.
-        if !text.trim_start().starts_with('{') || spans_lines_or_escapes(text.as_bytes()) {
+        if json.trim_ascii_start().first() != Some(&b'{') || spans_lines_or_escapes(json) {
             return None;
         }
-        let raw: &RawValue = serde_json::from_str(text).ok()?;
-        Self::from_object_raw(raw)
+        // Reading a borrowed `RawValue` from bytes checks that they are UTF-8.
+        let raw: &RawValue = serde_json::from_slice(json).ok()?;
+        // An object (it starts with `{`), and its text was checked above with what surrounds it.
+        Some(Self(Repr::Text(raw.to_owned())))
     }
 
     /// [`Output::from_object_text`] for JSON already parsed as a [`RawValue`], e.g. one element
@@ -206,6 +214,21 @@ mod tests {
             .map(|e| Output::from_object_raw(e).is_some())
             .collect();
         assert_eq!(passed, [true, false, false]);
+    }
+
+    #[test]
+    fn bytes_off_the_wire_pass_through_only_when_they_are_utf8() {
+        let text = " {\"name\":\"Jo\u{e3}o\"}";
+        let out = Output::from_object_bytes(text.as_bytes()).expect("UTF-8 JSON object");
+        assert_eq!(serde_json::to_string(&out).unwrap(), text.trim());
+        // Latin-1 "ã", a truncated sequence, and a stray continuation byte: not UTF-8.
+        for bytes in [
+            &b"{\"name\":\"Jo\xe3o\"}"[..],
+            b"{\"name\":\"Jo\xc3\"}",
+            b"{\"\x80\":1}",
+        ] {
+            assert!(Output::from_object_bytes(bytes).is_none(), "{bytes:?}");
+        }
     }
 
     #[test]
