@@ -22,6 +22,17 @@ pub struct OverheadArgs {
     pub concurrency: Vec<usize>,
 }
 
+/// Flags of `instructions` (benchmark 1 counted in instructions).
+#[derive(clap::Args, Debug, Clone)]
+pub struct InstructionsArgs {
+    /// Get-By-ID items of the shorter run; the longer one has twice as many.
+    #[arg(long, default_value_t = 2_000)]
+    pub items: usize,
+    /// Concurrencies to compare at.
+    #[arg(long, value_delimiter = ',', default_value = "1,16")]
+    pub concurrency: Vec<usize>,
+}
+
 /// Flags of `startup` (benchmark 2).
 #[derive(clap::Args, Debug, Clone)]
 pub struct StartupArgs {
@@ -152,6 +163,46 @@ pub fn overhead(h: &Harness, args: &OverheadArgs) -> anyhow::Result<()> {
         );
     }
     println!("\nload average after: {}\n", load_average());
+    h.stop(sandbox);
+    Ok(())
+}
+
+/// Benchmark 1 in instructions: what each client executes per Get-By-ID item, counted by
+/// callgrind over runs of N and 2N items (the difference over N, so start-up and exit cancel
+/// out). Wall time on a shared or virtual machine swings with where the scheduler puts the
+/// threads; an instruction count does not, so this tells nodehost's own work apart from that.
+pub fn instructions(h: &Harness, args: &InstructionsArgs) -> anyhow::Result<()> {
+    let n = args.items.max(1);
+    println!(
+        "## 1b. Host overhead in instructions: per Get-By-ID item, from runs of {n} and {} items under callgrind\n",
+        2 * n
+    );
+    let sandbox = h.sandbox(Duration::ZERO)?;
+    let short = h.input(n, Format::Document)?;
+    let long = h.input(2 * n, Format::Document)?;
+    let clients = [Client::Nodehost, Client::Raw];
+    println!(
+        "| concurrency | client | instructions per item | instructions outside the items (start-up, exit) |"
+    );
+    println!("|---|---|---|---|");
+    let mut ratios = Vec::new();
+    for &c in &args.concurrency {
+        let mut per_item = [0.0; 2];
+        for (i, &client) in clients.iter().enumerate() {
+            let few = h.instructions(client, &sandbox, &short, c, n)?;
+            let many = h.instructions(client, &sandbox, &long, c, 2 * n)?;
+            per_item[i] = many.saturating_sub(few) as f64 / n as f64;
+            let fixed = few as f64 - per_item[i] * n as f64;
+            println!("| {c} | {client} | {:.0} | {:.1} M |", per_item[i], fixed / 1e6);
+        }
+        ratios.push((c, per_item[0] / per_item[1]));
+    }
+    println!("\n| concurrency | nodehost / raw, instructions per item | target (of the wall-time ratio) |");
+    println!("|---|---|---|");
+    for (c, ratio) in ratios {
+        println!("| {c} | {ratio:.3} | <= 1.10 |");
+    }
+    println!();
     h.stop(sandbox);
     Ok(())
 }

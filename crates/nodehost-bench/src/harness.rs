@@ -9,7 +9,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
@@ -164,37 +164,14 @@ impl Harness {
         concurrency: usize,
         items: usize,
     ) -> anyhow::Result<Measured> {
-        let (program, subcommand): (&Path, &[&str]) = match client {
-            Client::Nodehost => (&self.nodehost, &["run", NODE]),
-            Client::Raw => (&self.me, &["raw-client"]),
-        };
         let rss_report = self.dir.path().join("rss");
-        let mut cmd = if format == Format::Lines {
+        let wrapper = (format == Format::Lines).then(|| {
             // Peak RSS is only read for streaming runs, through the probe (see `measure`).
             let mut probe = Command::new(&self.me);
+            probe.arg("rss-probe").arg("--report").arg(&rss_report).arg("--");
             probe
-                .arg("rss-probe")
-                .arg("--report")
-                .arg(&rss_report)
-                .arg("--")
-                .arg(program);
-            probe
-        } else {
-            Command::new(program)
-        };
-        cmd.args(subcommand);
-        cmd.args(["--concurrency", &concurrency.to_string()]);
-        if format == Format::Lines {
-            cmd.arg("--ndjson");
-        }
-        let out_path = self.dir.path().join("out");
-        let err_path = self.dir.path().join("err");
-        cmd.env("GESTOR_CLIENTES_MAX_BASE_URL", &sandbox.base_url)
-            .env("GESTOR_CLIENTES_MAX_API_KEY", API_KEY)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::from(File::open(input)?))
-            .stdout(Stdio::from(File::create(&out_path)?))
-            .stderr(Stdio::from(File::create(&err_path)?));
+        });
+        let mut cmd = self.command(client, wrapper, sandbox, input, format, concurrency)?;
         let mut measured = measure::run(&mut cmd).with_context(|| format!("cannot run {client}"))?;
         if format == Format::Lines {
             measured.max_rss_kib = std::fs::read_to_string(&rss_report)
@@ -202,9 +179,86 @@ impl Harness {
                 .and_then(|s| s.trim().parse().ok())
                 .context("the rss probe reported nothing")?;
         }
-        let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
-        if !measured.status.success() {
-            bail!("{client} failed ({}): {}", measured.status, stderr.trim());
+        self.check(client, measured.status, format, items)?;
+        Ok(measured)
+    }
+
+    /// Runs `client` once on `input` under `valgrind --tool=callgrind` and returns the
+    /// instructions it executed (all threads, user space): a count that, unlike time, does
+    /// not depend on what else the machine is doing. Same checks as [`Harness::run`].
+    pub fn instructions(
+        &self,
+        client: Client,
+        sandbox: &Sandbox,
+        input: &Path,
+        concurrency: usize,
+        items: usize,
+    ) -> anyhow::Result<u64> {
+        let profile = self.dir.path().join("callgrind.out");
+        let mut valgrind = Command::new("valgrind");
+        valgrind
+            .arg("--tool=callgrind")
+            .arg("--quiet")
+            .arg(format!("--callgrind-out-file={}", profile.display()));
+        let mut cmd = self.command(
+            client,
+            Some(valgrind),
+            sandbox,
+            input,
+            Format::Document,
+            concurrency,
+        )?;
+        let status = cmd
+            .status()
+            .with_context(|| format!("cannot run valgrind on {client}: is valgrind installed?"))?;
+        self.check(client, status, Format::Document, items)?;
+        let text = std::fs::read_to_string(&profile).context("callgrind wrote no profile")?;
+        std::fs::remove_file(&profile)?;
+        callgrind_total(&text).context("the callgrind profile has no total")
+    }
+
+    /// The command line that runs `client` (behind `wrapper`, if any) with the sandbox's
+    /// credentials, `input` on stdin and stdout/stderr to scratch files.
+    fn command(
+        &self,
+        client: Client,
+        wrapper: Option<Command>,
+        sandbox: &Sandbox,
+        input: &Path,
+        format: Format,
+        concurrency: usize,
+    ) -> anyhow::Result<Command> {
+        let (program, subcommand): (&Path, &[&str]) = match client {
+            Client::Nodehost => (&self.nodehost, &["run", NODE]),
+            Client::Raw => (&self.me, &["raw-client"]),
+        };
+        let mut cmd = match wrapper {
+            Some(mut wrapper) => {
+                wrapper.arg(program);
+                wrapper
+            }
+            None => Command::new(program),
+        };
+        cmd.args(subcommand);
+        cmd.args(["--concurrency", &concurrency.to_string()]);
+        if format == Format::Lines {
+            cmd.arg("--ndjson");
+        }
+        cmd.env("GESTOR_CLIENTES_MAX_BASE_URL", &sandbox.base_url)
+            .env("GESTOR_CLIENTES_MAX_API_KEY", API_KEY)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::from(File::open(input)?))
+            .stdout(Stdio::from(File::create(self.dir.path().join("out"))?))
+            .stderr(Stdio::from(File::create(self.dir.path().join("err"))?));
+        Ok(cmd)
+    }
+
+    /// Fails unless the run exited 0 and wrote exactly `items` answers; removes its output.
+    fn check(&self, client: Client, status: ExitStatus, format: Format, items: usize) -> anyhow::Result<()> {
+        let out_path = self.dir.path().join("out");
+        let stderr = std::fs::read_to_string(self.dir.path().join("err")).unwrap_or_default();
+        if !status.success() {
+            bail!("{client} failed ({status}): {}", stderr.trim());
         }
         let answers = match format {
             Format::Document => count(&std::fs::read(&out_path)?, b"\"pairedItem\""),
@@ -231,8 +285,19 @@ impl Harness {
             "{client} wrote {answers} answers for {items} items: {}",
             stderr.trim()
         );
-        Ok(measured)
+        Ok(())
     }
+}
+
+/// The instruction total of a callgrind profile: its `totals:` line (or `summary:`, which
+/// older valgrinds write instead), the first event being `Ir`.
+fn callgrind_total(profile: &str) -> Option<u64> {
+    profile.lines().find_map(|line| {
+        let rest = line
+            .strip_prefix("totals:")
+            .or_else(|| line.strip_prefix("summary:"))?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
 }
 
 fn count(haystack: &[u8], needle: &[u8]) -> usize {
@@ -245,4 +310,18 @@ pub fn load_average() -> String {
         .ok()
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_instruction_total_of_a_callgrind_profile() {
+        let profile =
+            "version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nfn=(1) main\n0 12\ntotals: 164808186\n";
+        assert_eq!(callgrind_total(profile), Some(164_808_186));
+        assert_eq!(callgrind_total("events: Ir\nsummary: 42\n"), Some(42));
+        assert_eq!(callgrind_total("events: Ir\n"), None);
+    }
 }

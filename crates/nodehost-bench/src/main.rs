@@ -5,6 +5,7 @@
 //! ```text
 //! cargo build --release -p nodehost-cli -p nodehost-bench
 //! target/release/nodehost-bench all          # or: overhead | startup | memory | concurrency
+//! target/release/nodehost-bench instructions # benchmark 1 counted by callgrind (needs valgrind)
 //! ```
 //!
 //! Not part of `cargo test`: wall-clock figures depend on the machine and its load.
@@ -45,6 +46,8 @@ struct Cli {
 enum Command {
     /// 1. Host overhead: N Get-By-ID items, nodehost vs raw reqwest, wall-time ratio.
     Overhead(benches::OverheadArgs),
+    /// 1b. Host overhead in instructions per item, counted by callgrind (needs valgrind).
+    Instructions(benches::InstructionsArgs),
     /// 2. Start-up: one item, one request, whole process, median of many runs.
     Startup(benches::StartupArgs),
     /// 4. Streaming memory: peak RSS of --ndjson runs of two sizes.
@@ -99,6 +102,7 @@ fn benchmark(nodehost: Option<PathBuf>, command: &Command, cpus: &[usize]) -> an
     }
     match command {
         Command::Overhead(a) => benches::overhead(&h, a),
+        Command::Instructions(a) => benches::instructions(&h, a),
         Command::Startup(a) => benches::startup(&h, a),
         Command::Memory(a) => benches::memory(&h, a),
         Command::Concurrency(a) => benches::concurrency(&h, a),
