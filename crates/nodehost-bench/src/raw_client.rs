@@ -52,6 +52,10 @@ async fn run(args: &RawArgs) -> anyhow::Result<()> {
     let base = base.trim_end_matches('/').to_owned();
     let mut auth = HeaderValue::from_str(&format!("Bearer {key}"))?;
     auth.set_sensitive(true);
+    // Accept as a default header and Authorization per request, as nodehost sends them, so
+    // the header lines come in the same order too.
+    let mut default_headers = reqwest::header::HeaderMap::new();
+    default_headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
     let client = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
@@ -59,11 +63,11 @@ async fn run(args: &RawArgs) -> anyhow::Result<()> {
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(nodehost_http::USER_AGENT)
+        .default_headers(default_headers)
         .build()?;
     let fetch = |id: u64| {
         let request = client
             .get(format!("{base}/clients/{id}"))
-            .header(ACCEPT, HeaderValue::from_static("application/json"))
             .header(AUTHORIZATION, auth.clone());
         async move {
             let response = request.send().await?;

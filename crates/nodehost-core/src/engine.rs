@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use futures::{FutureExt, Stream, StreamExt, future::Either};
+use futures::{Stream, StreamExt, future::Either};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -298,8 +298,15 @@ impl Run {
 }
 
 /// One item at a time: every earlier item has finished before the next is pulled, so there is
-/// nothing to order against and no other core to use. Each item runs inline in the caller's
-/// task, with no scheduler, task or stream combinator in between.
+/// nothing to order against: no scheduler, lock or stream combinator, a plain loop.
+///
+/// Each item still runs as a task of its own rather than inline in this one. Measured on a
+/// 2-vCPU VM whose idle vCPUs halt (BENCHMARKS.md, benchmark 1): with every item inline, the
+/// run sits on one worker thread, and every round trip waits for a halted vCPU to wake on
+/// each side; some runs took 1.7-2x the raw client's wall time. With a task per item the
+/// runtime's other worker takes part, the waits overlap, and six paired runs gave 0.91-1.04x
+/// the raw client's time against 1.01-1.69x inline, for some 20-40 µs more CPU per item in
+/// futex wake-ups.
 async fn sequential<S, F>(
     run: &Run,
     session: Arc<dyn DynSession>,
@@ -325,11 +332,11 @@ async fn sequential<S, F>(
                 Outcome::Failed(failure)
             }
             Ok(prepared) => {
-                let item = run.item(session.as_ref(), index, prepared);
-                match std::panic::AssertUnwindSafe(item).catch_unwind().await {
-                    Ok(outcome) => outcome,
-                    Err(_) => panicked(index),
-                }
+                let session = Arc::clone(&session);
+                let shared = run.clone();
+                let item = tokio::spawn(async move { shared.item(session.as_ref(), index, prepared).await });
+                // A task that panicked (or was aborted at shutdown) fails its item only.
+                item.await.unwrap_or_else(|_| panicked(index))
             }
         };
         settle(run, report, index, outcome, emit);
