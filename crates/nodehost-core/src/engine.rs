@@ -235,6 +235,8 @@ enum Outcome {
 
 /// Run a stream of `(index, prepared item or failure)` in order of index and emit every
 /// output item in input order. `emit` failing (broken pipe) stops the run.
+///
+/// Must be awaited inside a Tokio runtime: each item runs as a task (`tokio::spawn`).
 pub async fn execute<S, F>(
     session: Arc<dyn DynSession>,
     items: S,
