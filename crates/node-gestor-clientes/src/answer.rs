@@ -41,23 +41,14 @@ impl fmt::Debug for Redactor {
 impl Redactor {
     /// A redactor for the key inside an `Authorization: Bearer KEY` value.
     pub(crate) fn from_authorization(authorization: &HeaderValue) -> Self {
-        let mut redactor = Self {
+        Self {
             authorization: authorization.clone(),
-            finder: None,
-        };
-        redactor.finder = redactor
-            .key()
-            .map(|key| memmem::Finder::new(key.as_bytes()).into_owned());
-        redactor
+            finder: bearer_key(authorization).map(|key| memmem::Finder::new(key).into_owned()),
+        }
     }
 
-    /// The key: what follows `Bearer `.
     fn key(&self) -> Option<&str> {
-        self.authorization
-            .as_bytes()
-            .strip_prefix(b"Bearer ")
-            .and_then(|k| std::str::from_utf8(k).ok())
-            .filter(|k| !k.is_empty())
+        bearer_key(&self.authorization)
     }
 
     /// Whether `body` holds the key.
@@ -90,6 +81,15 @@ impl Redactor {
             .map(|(k, v)| (self.redact(&k), self.redact_value(v)))
             .collect()
     }
+}
+
+/// The key in an `Authorization: Bearer KEY` value: what follows `Bearer `.
+fn bearer_key(authorization: &HeaderValue) -> Option<&str> {
+    authorization
+        .as_bytes()
+        .strip_prefix(b"Bearer ")
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .filter(|k| !k.is_empty())
 }
 
 /// The answer to `GET /clients`: one object per client.

@@ -16,7 +16,7 @@ use crate::erased::{DynSession, Prepared};
 use crate::error::{ItemProblems, NodeError};
 use crate::input::InputError;
 use crate::output::Output;
-use crate::schedule::{FireOnDrop, Scheduler};
+use crate::schedule::{Done, FireOnDrop, Scheduler};
 
 /// How a run behaves.
 #[derive(Debug, Clone)]
@@ -305,7 +305,7 @@ impl Run {
 /// Each item still runs as a task of its own rather than inline in this one. Measured on a
 /// 2-vCPU VM whose idle vCPUs halt (BENCHMARKS.md, benchmark 1): with every item inline, the
 /// run sits on one worker thread, and every round trip waits for a halted vCPU to wake on
-/// each side; some runs took 1.7-2x the raw client's wall time. With a task per item the
+/// each side; some runs took 1.7-2.3x the raw client's wall time. With a task per item the
 /// runtime's other worker takes part, the waits overlap, and six paired runs gave 0.91-1.04x
 /// the raw client's time against 1.01-1.69x inline, for some 20-40 µs more CPU per item in
 /// futex wake-ups.
@@ -333,13 +333,7 @@ async fn sequential<S, F>(
                 run.failed(index);
                 Outcome::Failed(failure)
             }
-            Ok(prepared) => {
-                let session = Arc::clone(&session);
-                let shared = run.clone();
-                let item = tokio::spawn(async move { shared.item(session.as_ref(), index, prepared).await });
-                // A task that panicked (or was aborted at shutdown) fails its item only.
-                item.await.unwrap_or_else(|_| panicked(index))
-            }
+            Ok(prepared) => spawn_item(run, &session, index, prepared, Vec::new(), None).await,
         };
         settle(run, report, index, outcome, emit);
     }
@@ -368,21 +362,8 @@ async fn concurrent<S, F>(
             }
             Ok(prepared) => {
                 let (deps, me) = scheduler.register(&prepared.locks);
-                let session = Arc::clone(&session);
-                let shared = run.clone();
-                let handle = tokio::spawn(async move {
-                    let _done = me.map(FireOnDrop);
-                    for dep in deps {
-                        dep.wait().await;
-                    }
-                    shared.item(session.as_ref(), index, prepared).await
-                });
-                Either::Right(async move {
-                    match handle.await {
-                        Ok(outcome) => (index, outcome),
-                        Err(_) => (index, panicked(index)),
-                    }
-                })
+                let item = spawn_item(run, &session, index, prepared, deps, me);
+                Either::Right(async move { (index, item.await) })
             }
         })
         .buffered(concurrency);
@@ -390,6 +371,29 @@ async fn concurrent<S, F>(
     while let Some((index, outcome)) = stream.next().await {
         settle(run, report, index, outcome, emit);
     }
+}
+
+/// Starts item `index` as a task of its own, which waits for the items in `after` and marks
+/// `done` when it ends; the returned future gives its outcome. A task that panicked (or was
+/// aborted at shutdown) fails its item only.
+fn spawn_item(
+    run: &Run,
+    session: &Arc<dyn DynSession>,
+    index: usize,
+    prepared: Prepared,
+    after: Vec<Arc<Done>>,
+    done: Option<Arc<Done>>,
+) -> impl Future<Output = Outcome> + Send + 'static {
+    let session = Arc::clone(session);
+    let shared = run.clone();
+    let task = tokio::spawn(async move {
+        let _done = done.map(FireOnDrop);
+        for dep in after {
+            dep.wait().await;
+        }
+        shared.item(session.as_ref(), index, prepared).await
+    });
+    async move { task.await.unwrap_or_else(|_| panicked(index)) }
 }
 
 /// Record item `index`'s outcome and emit its output items (or its error item under
