@@ -150,8 +150,12 @@ fn invalid_items_stop_the_run_before_any_request_is_sent() {
         .run();
     out.assert_code(1);
     let error = &out.json()["error"];
+    // Every item is in exactly one range: the invalid ones failed, the valid one never ran.
+    assert_eq!(error["reason"], "invalidItems");
     assert_eq!(error["applied"], json!([]));
-    assert_eq!(error["notRun"], json!([[0, 3]]));
+    assert_eq!(error["failed"], json!([[1, 3]]));
+    assert_eq!(error["notRun"], json!([[0, 0]]));
+    assert_eq!(error["maybeApplied"], json!([]));
     let invalid: Vec<u64> = error["invalidItems"]
         .as_array()
         .unwrap()

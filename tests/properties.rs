@@ -8,12 +8,29 @@
 #[path = "../fuzz/src/stdin_path.rs"]
 mod stdin_path;
 
-use nodehost_core::{DynNode, ItemFailure, UnknownFields, prepare_item};
+use nodehost_core::{ItemFailure, Plan, Prepared, UnknownFields};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-fn node() -> std::sync::Arc<dyn DynNode> {
-    nodehost_cli::registry().get("gestorClientesMaxCliente").unwrap()
+/// Resolve and validate one item as `run` does, with node-level `parameters`.
+fn prepare_item(
+    parameters: &Map<String, Value>,
+    index: usize,
+    item: Map<String, Value>,
+    unknown: UnknownFields,
+) -> Result<Prepared, ItemFailure> {
+    let node = nodehost_cli::registry().get("gestorClientesMaxCliente").unwrap();
+    match Plan::new(node, parameters.clone(), unknown) {
+        Ok(plan) => plan.prepare(index, item).1,
+        // A typo among node-level parameters refuses the run before any item.
+        Err(e) => Err(ItemFailure::Invalid(nodehost_core::ItemProblems {
+            item: index,
+            problems: vec![nodehost_core::Problem {
+                path: "parameters".into(),
+                message: e.to_string(),
+            }],
+        })),
+    }
 }
 
 /// Field names the node knows, plus a few it does not, so generated objects hit both paths.
@@ -166,9 +183,8 @@ proptest! {
         parameters in any_item(),
         ignore in any::<bool>(),
     ) {
-        let node = node();
         let unknown = if ignore { UnknownFields::Ignore } else { UnknownFields::Reject };
-        match prepare_item(node.as_ref(), &parameters, 3, item, unknown) {
+        match prepare_item(&parameters, 3, item, unknown) {
             Ok(_) => {}
             Err(ItemFailure::Invalid(p)) => {
                 prop_assert_eq!(p.item, 3);
@@ -181,8 +197,7 @@ proptest! {
 
     #[test]
     fn every_well_formed_create_validates(item in valid_create()) {
-        let node = node();
-        let result = prepare_item(node.as_ref(), &Map::new(), 0, item.clone(), UnknownFields::Reject);
+        let result = prepare_item(&Map::new(), 0, item.clone(), UnknownFields::Reject);
         prop_assert!(result.is_ok(), "refused {item:?}: {:?}", result.err().map(|e| e.to_string()));
     }
 
@@ -191,14 +206,13 @@ proptest! {
         id in prop_oneof!["[0-9]{1,22}", "[0-9./?#%+ a-zA-Z\\-]{0,12}", "\\PC{0,8}"],
         op in prop::sample::select(&["get", "delete", "update"][..]),
     ) {
-        let node = node();
         let mut item = Map::new();
         item.insert("operation".into(), json!(op));
         item.insert("clientId".into(), json!(id));
         if op == "update" {
             item.insert("notes".into(), json!("x"));
         }
-        let accepted = prepare_item(node.as_ref(), &Map::new(), 0, item, UnknownFields::Reject).is_ok();
+        let accepted = prepare_item(&Map::new(), 0, item, UnknownFields::Reject).is_ok();
         let positive_integer = !id.is_empty()
             && id.bytes().all(|b| b.is_ascii_digit())
             && id.parse::<u64>().is_ok_and(|n| n >= 1);
@@ -207,15 +221,14 @@ proptest! {
 
     #[test]
     fn node_level_parameters_fill_only_what_an_item_leaves_out(id in 1u64..1_000_000, other in 1u64..1_000_000) {
-        let node = node();
         let parameters: Map<String, Value> =
             serde_json::from_value(json!({"operation": "get", "clientId": id})).unwrap();
         // An item without an operation takes the node's; one with its own id keeps it.
         let own: Map<String, Value> = serde_json::from_value(json!({"clientId": other})).unwrap();
-        let prepared = prepare_item(node.as_ref(), &parameters, 0, own, UnknownFields::Reject).unwrap();
+        let prepared = prepare_item(&parameters, 0, own, UnknownFields::Reject).unwrap();
         let claims = |p: &nodehost_core::Prepared| p.locks.iter().map(|l| l.resource.clone()).collect::<Vec<_>>();
         prop_assert_eq!(claims(&prepared), vec![format!("client/{other}")]);
-        let bare = prepare_item(node.as_ref(), &parameters, 1, Map::new(), UnknownFields::Reject).unwrap();
+        let bare = prepare_item(&parameters, 1, Map::new(), UnknownFields::Reject).unwrap();
         prop_assert_eq!(claims(&bare), vec![format!("client/{id}")]);
     }
 
@@ -232,9 +245,26 @@ proptest! {
             let i = at.index(bytes.len());
             bytes[i] = byte;
         }
-        let verdict = stdin_path::run(&bytes);
-        prop_assert!(verdict.document_valid <= verdict.document_items.unwrap_or(0));
-        prop_assert!(verdict.lines_valid <= verdict.lines);
+        // `run` checks inside that every refusal names its item and says something; what is
+        // asserted here is that no input makes it panic.
+        stdin_path::run(&bytes);
+    }
+
+    #[test]
+    fn a_document_and_the_same_items_as_ndjson_lines_validate_alike(items in prop::collection::vec(any_item(), 0..6)) {
+        // Two input paths, one pipeline: an item is valid in a document exactly when it is
+        // valid as a line of its own.
+        let document = serde_json::to_vec(&items).unwrap();
+        let mut lines = Vec::new();
+        for item in &items {
+            lines.extend(serde_json::to_vec(item).unwrap());
+            lines.push(b'\n');
+        }
+        let as_document = stdin_path::run(&document);
+        let as_lines = stdin_path::run(&lines);
+        prop_assert_eq!(as_document.document_items, Some(items.len()));
+        prop_assert_eq!(as_lines.lines, items.len());
+        prop_assert_eq!(as_document.document_valid, as_lines.lines_valid, "items {:?}", items);
     }
 }
 

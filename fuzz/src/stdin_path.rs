@@ -2,9 +2,9 @@
 //! target feeds and what the e2e corpus test replays. Kept in one file so both exercise exactly
 //! the same calls, in the order `run_cmd` makes them.
 
-use nodehost_core::input::{item_fields, unknown_node_parameters};
-use nodehost_core::{ItemFailure, RunInput, UnknownFields, prepare_item};
-use serde_json::{Map, Value};
+use nodehost_core::input::{item_fields, parse_json};
+use nodehost_core::{ItemFailure, Plan, RunInput, UnknownFields};
+use serde_json::Map;
 
 /// What the bytes became, for a test to check; the fuzz target only cares that it returns.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -19,9 +19,9 @@ pub struct Verdict {
     pub lines_valid: usize,
 }
 
-/// Feed `bytes` through the document path (`serde_json` → `RunInput::from_value` → node-level
-/// parameter check → `prepare_item` for every item) and the NDJSON path (per line:
-/// `serde_json` → `item_fields` → `prepare_item`), with the real registry.
+/// Feed `bytes` through the document path (`parse_json` → `RunInput::from_value` → the run
+/// plan's node-level parameter check → `Plan::prepare` for every item) and the NDJSON path (per
+/// line: `parse_json` → `item_fields` → `Plan::prepare`), with the real registry.
 pub fn run(bytes: &[u8]) -> Verdict {
     let registry = nodehost_cli::registry();
     let node = registry
@@ -29,22 +29,18 @@ pub fn run(bytes: &[u8]) -> Verdict {
         .expect("the binary registers the Cliente node");
     let mut verdict = Verdict::default();
 
-    if let Ok(value) = serde_json::from_slice::<Value>(bytes)
+    if let Ok(value) = parse_json(bytes)
         && let Ok(input) = RunInput::from_value(value)
     {
-        // `run` refuses typos in node-level parameters before looking at items.
-        let _ = unknown_node_parameters(&input.parameters, node.validator());
         verdict.document_items = Some(input.items.len());
         for unknown in [UnknownFields::Reject, UnknownFields::Ignore] {
+            // `run` refuses typos in node-level parameters before looking at items.
+            let Ok(plan) = Plan::new(node.clone(), input.parameters.clone(), unknown) else {
+                continue;
+            };
             let mut valid = 0;
             for (index, item) in input.items.iter().enumerate() {
-                if check(prepare_item(
-                    node.as_ref(),
-                    &input.parameters,
-                    index,
-                    item.clone(),
-                    unknown,
-                )) {
+                if check(plan.prepare(index, item.clone()).1) {
                     valid += 1;
                 }
             }
@@ -54,22 +50,16 @@ pub fn run(bytes: &[u8]) -> Verdict {
         }
     }
 
-    let empty = Map::new();
+    let plan = Plan::new(node, Map::new(), UnknownFields::Reject).expect("no node-level parameters");
     for line in bytes.split(|b| *b == b'\n') {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         let index = verdict.lines;
         verdict.lines += 1;
-        if let Ok(value) = serde_json::from_slice::<Value>(line)
+        if let Ok(value) = parse_json(line)
             && let Ok(item) = item_fields(index, value)
-            && check(prepare_item(
-                node.as_ref(),
-                &empty,
-                index,
-                item,
-                UnknownFields::Reject,
-            ))
+            && check(plan.prepare(index, item).1)
         {
             verdict.lines_valid += 1;
         }

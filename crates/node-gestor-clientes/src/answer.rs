@@ -3,94 +3,15 @@
 //!
 //! Pure functions of a [`Response`]: no I/O here, so every error text is unit-testable.
 
-use std::fmt;
-
-use memchr::memmem;
-
 use nodehost_core::{Json, NodeError, Output};
-use nodehost_http::Response;
-use reqwest::StatusCode;
-use reqwest::header::HeaderValue;
+use nodehost_http::answer::{EXCERPT_CHARS, Redactor, excerpt, status_text, truncate};
+use nodehost_http::{HttpErrorExt as _, Response};
 use serde_json::{Value, json};
 
 use crate::params::ClientId;
 
 /// Who answered, at the start of every API error.
 const API: &str = "Gestor Clientes Max API";
-/// The longest excerpt of a body quoted in an error, in characters.
-const EXCERPT_CHARS: usize = 200;
-/// How much of a non-JSON body is looked at to build the excerpt.
-const EXCERPT_SCAN_BYTES: usize = 32 * 1024;
-
-/// Scrubs the API key from text that came from the server (a proxy or debug page may echo the
-/// request headers), so no error can carry it.
-#[derive(Clone)]
-pub(crate) struct Redactor {
-    /// The `Authorization` value, marked sensitive; the key is what follows `Bearer `.
-    authorization: HeaderValue,
-    /// A searcher for the key, built once: every success body is searched for it.
-    finder: Option<memmem::Finder<'static>>,
-}
-
-impl fmt::Debug for Redactor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Redactor([REDACTED])")
-    }
-}
-
-impl Redactor {
-    /// A redactor for the key inside an `Authorization: Bearer KEY` value.
-    pub(crate) fn from_authorization(authorization: &HeaderValue) -> Self {
-        Self {
-            authorization: authorization.clone(),
-            finder: bearer_key(authorization).map(|key| memmem::Finder::new(key).into_owned()),
-        }
-    }
-
-    fn key(&self) -> Option<&str> {
-        bearer_key(&self.authorization)
-    }
-
-    /// Whether `body` holds the key.
-    pub(crate) fn finds_key_in(&self, body: &[u8]) -> bool {
-        self.finder.as_ref().is_some_and(|f| f.find(body).is_some())
-    }
-
-    /// `text` with every occurrence of the key replaced.
-    pub(crate) fn redact(&self, text: &str) -> String {
-        match self.key() {
-            Some(key) if text.contains(key) => text.replace(key, "[REDACTED]"),
-            _ => text.to_owned(),
-        }
-    }
-
-    /// `value` with the key replaced in every string, object keys included: structured details
-    /// quoted from a server are as untrusted as its text.
-    pub(crate) fn redact_value(&self, value: Value) -> Value {
-        match value {
-            Value::String(s) => Value::String(self.redact(&s)),
-            Value::Array(items) => Value::Array(items.into_iter().map(|v| self.redact_value(v)).collect()),
-            Value::Object(map) => Value::Object(self.redact_object(map)),
-            other => other,
-        }
-    }
-
-    /// [`Redactor::redact_value`] of an object.
-    pub(crate) fn redact_object(&self, map: Json) -> Json {
-        map.into_iter()
-            .map(|(k, v)| (self.redact(&k), self.redact_value(v)))
-            .collect()
-    }
-}
-
-/// The key in an `Authorization: Bearer KEY` value: what follows `Bearer `.
-fn bearer_key(authorization: &HeaderValue) -> Option<&str> {
-    authorization
-        .as_bytes()
-        .strip_prefix(b"Bearer ")
-        .and_then(|k| std::str::from_utf8(k).ok())
-        .filter(|k| !k.is_empty())
-}
 
 /// The answer to `GET /clients`: one object per client.
 pub(crate) fn client_list(response: &Response, redactor: &Redactor) -> Result<Vec<Output>, NodeError> {
@@ -348,17 +269,6 @@ fn issue_text(issue: &Value) -> Option<String> {
     })
 }
 
-/// `404 Not Found`.
-fn status_text(status: u16) -> String {
-    match StatusCode::from_u16(status)
-        .ok()
-        .and_then(|s| s.canonical_reason())
-    {
-        Some(reason) => format!("{status} {reason}"),
-        None => status.to_string(),
-    }
-}
-
 /// A JSON value's kind, for "expected X, got Y" texts.
 fn describe(value: &Value) -> &'static str {
     match value {
@@ -371,124 +281,10 @@ fn describe(value: &Value) -> &'static str {
     }
 }
 
-/// A short, clean, one-line excerpt of a body: tags, scripts, styles and comments removed,
-/// entities decoded, whitespace collapsed, at most [`EXCERPT_CHARS`] characters.
-pub(crate) fn excerpt(body: &[u8]) -> String {
-    let head = &body[..body.len().min(EXCERPT_SCAN_BYTES)];
-    let text = String::from_utf8_lossy(head);
-    let text = if text.contains('<') {
-        strip_tags(&text)
-    } else {
-        text.into_owned()
-    };
-    let text = decode_entities(&text);
-    let collapsed = text
-        .split_whitespace()
-        .filter(|w| !w.chars().all(char::is_control))
-        .collect::<Vec<_>>()
-        .join(" ");
-    truncate(&collapsed, EXCERPT_CHARS)
-}
-
-/// `html` without markup. Tags become spaces so words on either side stay apart.
-fn strip_tags(html: &str) -> String {
-    // ASCII lower-casing keeps byte offsets, so positions found in `lower` index `html`.
-    let lower = html.to_ascii_lowercase();
-    let mut out = String::with_capacity(html.len());
-    let mut i = 0;
-    while let Some(offset) = lower[i..].find('<') {
-        let start = i + offset;
-        // `a < b` in plain text is not markup: a tag starts with a letter, `/` or `!`.
-        let opens_tag = lower[start + 1..]
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'/' || b == b'!');
-        if !opens_tag {
-            out.push_str(&html[i..=start]);
-            i = start + 1;
-            continue;
-        }
-        out.push_str(&html[i..start]);
-        out.push(' ');
-        let rest = &lower[start..];
-        let end = if rest.starts_with("<!--") {
-            rest.find("-->").map(|e| start + e + 3)
-        } else if let Some(closer) = ["script", "style"]
-            .into_iter()
-            .find(|t| rest[1..].starts_with(t))
-            .map(|t| format!("</{t}"))
-        {
-            rest.find(&closer)
-                .and_then(|c| lower[start + c..].find('>').map(|e| start + c + e + 1))
-        } else {
-            rest.find('>').map(|e| start + e + 1)
-        };
-        match end {
-            Some(end) => i = end,
-            // An unclosed tag: the rest is markup, not text.
-            None => return out,
-        }
-    }
-    out.push_str(&html[i..]);
-    out
-}
-
-/// Decode the character references a proxy's page typically uses.
-fn decode_entities(text: &str) -> String {
-    if !text.contains('&') {
-        return text.to_owned();
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        rest = &rest[amp..];
-        let decoded = rest.find(';').filter(|&semi| semi <= 10).and_then(|semi| {
-            let entity = &rest[1..semi];
-            let c = match entity {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" | "#39" => Some('\''),
-                "nbsp" => Some(' '),
-                _ => entity.strip_prefix('#').and_then(|n| {
-                    let code = match n.strip_prefix(['x', 'X']) {
-                        Some(hex) => u32::from_str_radix(hex, 16).ok(),
-                        None => n.parse().ok(),
-                    };
-                    code.and_then(char::from_u32)
-                }),
-            };
-            c.map(|c| (c, semi))
-        });
-        match decoded {
-            Some((c, semi)) => {
-                out.push(c);
-                rest = &rest[semi + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// At most `max` characters, with `…` marking a cut.
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max.saturating_sub(1)) {
-        Some((cut, _)) if text[cut..].chars().nth(1).is_some() => format!("{}…", &text[..cut]),
-        _ => text.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderMap;
+    use reqwest::header::{HeaderMap, HeaderValue};
 
     const KEY: &str = "gck_canary0123456789";
 
@@ -516,7 +312,7 @@ mod tests {
             e.message,
             "Gestor Clientes Max API answered 404 Not Found: Cliente não encontrado"
         );
-        assert_eq!(e.http_status, Some(404));
+        assert_eq!(e.http_status(), Some(404));
         assert!(!e.maybe_applied);
     }
 
@@ -550,9 +346,6 @@ mod tests {
             "Gestor Clientes Max API answered 502 Bad Gateway: 502 Bad Gateway Bad Gateway nginx & co"
         );
         assert!(e.maybe_applied);
-        let long = format!("<p>{}</p>", "word ".repeat(500));
-        assert_eq!(excerpt(long.as_bytes()).chars().count(), EXCERPT_CHARS);
-        assert!(excerpt(long.as_bytes()).ends_with('…'));
     }
 
     #[test]
@@ -575,27 +368,5 @@ mod tests {
         let body = format!(r#"{{"message":"bad key {KEY}"}}"#);
         let e = api_error(&response(401, &body), &redactor(), false);
         assert!(!e.message.contains(KEY), "{}", e.message);
-    }
-
-    #[test]
-    fn truncate_counts_characters_not_bytes() {
-        assert_eq!(truncate("ação", 4), "ação");
-        assert_eq!(truncate("ação!", 4), "açã…");
-        assert_eq!(truncate("", 4), "");
-    }
-
-    #[test]
-    fn odd_markup_never_panics() {
-        for body in [
-            "<",
-            "<<<>",
-            "<script>never closed",
-            "&#xFFFFFFFF; &#; &",
-            "a < b > c",
-            "<!-- x",
-        ] {
-            let _ = excerpt(body.as_bytes());
-        }
-        assert_eq!(excerpt(b"a < b and c > d"), "a < b and c > d");
     }
 }

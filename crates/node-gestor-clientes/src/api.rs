@@ -6,15 +6,16 @@
 
 use std::fmt;
 
-use nodehost_core::{Json, NodeError, Output, RunOptions, SetupError};
-use nodehost_http::{HttpClient, HttpError, Request, Response};
+use nodehost_core::{ItemContext, Json, NodeError, Output, SessionOptions, SetupError};
+use nodehost_http::answer::Redactor;
+use nodehost_http::{HttpClient, HttpError, HttpOptions, Request, Response};
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use secrecy::ExposeSecret;
-use serde_json::Value;
+use serde::Serialize;
 use url::Url;
 
-use crate::answer::{self, Redactor};
+use crate::answer;
 use crate::credentials::{CREDENTIAL_NAME, GestorCredentials};
 use crate::params::ClientId;
 
@@ -38,12 +39,13 @@ impl fmt::Debug for GestorSession {
 
 impl GestorSession {
     /// Check the credentials and build the HTTP client and the `Authorization` header once.
-    pub fn open(credentials: GestorCredentials, options: &RunOptions) -> Result<Self, SetupError> {
+    pub fn open(credentials: GestorCredentials, options: &SessionOptions) -> Result<Self, SetupError> {
+        let options = HttpOptions::from_session(options);
         let invalid = |reason: String| SetupError::InvalidCredentials {
             credential: CREDENTIAL_NAME.to_owned(),
             reason,
         };
-        let mut base = nodehost_http::check_base_url(&credentials.base_url, options.http.allow_insecure_http)
+        let mut base = nodehost_http::check_base_url(&credentials.base_url, options.allow_insecure_http)
             .map_err(|e| invalid(format!("baseUrl: {e}")))?;
         if base.query().is_some() || base.fragment().is_some() {
             return Err(invalid(format!(
@@ -75,7 +77,7 @@ impl GestorSession {
         authorization.set_sensitive(true);
         let redactor = Redactor::from_authorization(&authorization);
 
-        let http = HttpClient::new(&options.http).map_err(|e| SetupError::Other(e.to_string()))?;
+        let http = HttpClient::new(&options).map_err(|e| SetupError::Other(e.to_string()))?;
         Ok(Self {
             http,
             base,
@@ -85,41 +87,57 @@ impl GestorSession {
     }
 
     /// `GET /clients`.
-    pub async fn list_clients(&self) -> Result<Vec<Output>, NodeError> {
-        let response = self.send(Method::GET, &["clients"], None).await?;
+    pub async fn list_clients(&self, item: &ItemContext) -> Result<Vec<Output>, NodeError> {
+        let response = self.send(Method::GET, &["clients"], NO_BODY, item).await?;
         answer::client_list(&response, &self.redactor)
     }
 
     /// `GET /clients/{id}`.
-    pub async fn get_client(&self, id: ClientId) -> Result<Output, NodeError> {
+    pub async fn get_client(&self, id: ClientId, item: &ItemContext) -> Result<Output, NodeError> {
         let id = id.to_string();
-        let response = self.send(Method::GET, &["clients", &id], None).await?;
+        let response = self.send(Method::GET, &["clients", &id], NO_BODY, item).await?;
         answer::client_record(&response, &self.redactor, false)
     }
 
-    /// `POST /clients`.
-    pub async fn create_client(&self, body: &Json) -> Result<Output, NodeError> {
-        let response = self.send(Method::POST, &["clients"], Some(body)).await?;
+    /// `POST /clients` with `body` (the create parameters).
+    pub async fn create_client(
+        &self,
+        body: &impl Serialize,
+        item: &ItemContext,
+    ) -> Result<Output, NodeError> {
+        let response = self.send(Method::POST, &["clients"], Some(body), item).await?;
         answer::client_record(&response, &self.redactor, true)
     }
 
     /// `PUT /clients/{id}` with only the fields to change.
-    pub async fn update_client(&self, id: ClientId, body: &Json) -> Result<Output, NodeError> {
+    pub async fn update_client(
+        &self,
+        id: ClientId,
+        body: &impl Serialize,
+        item: &ItemContext,
+    ) -> Result<Output, NodeError> {
         let id = id.to_string();
-        let response = self.send(Method::PUT, &["clients", &id], Some(body)).await?;
+        let response = self
+            .send(Method::PUT, &["clients", &id], Some(body), item)
+            .await?;
         answer::client_record(&response, &self.redactor, true)
     }
 
     /// `DELETE /clients/{id}`.
-    pub async fn delete_client(&self, id: ClientId) -> Result<Json, NodeError> {
+    pub async fn delete_client(&self, id: ClientId, item: &ItemContext) -> Result<Json, NodeError> {
         let segment = id.to_string();
-        let response = self.send(Method::DELETE, &["clients", &segment], None).await?;
+        let response = self
+            .send(Method::DELETE, &["clients", &segment], NO_BODY, item)
+            .await?;
         answer::deleted(&response, &self.redactor, id)
     }
 
     /// `GET /test-connection`: who the key belongs to.
     pub async fn test_connection(&self) -> Result<String, NodeError> {
-        let response = self.send(Method::GET, &["test-connection"], None).await?;
+        let item = ItemContext::detached(0);
+        let response = self
+            .send(Method::GET, &["test-connection"], NO_BODY, &item)
+            .await?;
         answer::key_owner(&response, &self.redactor)
     }
 
@@ -140,22 +158,25 @@ impl GestorSession {
         &self,
         method: Method,
         segments: &[&str],
-        body: Option<&Json>,
+        body: Option<&(impl Serialize + ?Sized)>,
+        item: &ItemContext,
     ) -> Result<Response, NodeError> {
         let writes = method != Method::GET;
         // `Accept: application/json` is the HTTP client's default header.
         let mut request = Request::new(method, self.url(segments))
             .sensitive_header(AUTHORIZATION, self.authorization.clone());
         if let Some(body) = body {
-            // Borrowing the map as a `Value` would need a clone either way; this one is small.
-            request = request.json_body(&Value::Object(body.clone()));
+            request = request.json_body(body).map_err(NodeError::internal)?;
         }
         self.http
-            .send(request)
+            .send(request, item)
             .await
             .map_err(|e| transport_error(&e, writes, &self.redactor))
     }
 }
+
+/// No request body.
+const NO_BODY: Option<&Json> = None;
 
 /// A request that got no usable answer.
 fn transport_error(error: &HttpError, writes: bool, redactor: &Redactor) -> NodeError {

@@ -4,7 +4,7 @@
 //! The API key is a [`SecretString`] from the moment it is deserialized. This module never
 //! exposes it; only [`crate::api`] does, once, to build the `Authorization` header.
 
-use nodehost_core::CredentialSpec;
+use nodehost_core::CredentialType;
 use schemars::JsonSchema;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -46,13 +46,13 @@ impl GestorCredentials {
     }
 }
 
-/// The credential type as the core publishes it.
-pub fn spec() -> CredentialSpec {
-    CredentialSpec {
-        name: CREDENTIAL_NAME,
-        display_name: "Gestor Clientes Max API",
-        documentation_url: None,
-        env: &[("baseUrl", ENV_BASE_URL), ("apiKey", ENV_API_KEY)],
+/// The credential type as the host publishes it.
+pub fn credential_type() -> CredentialType {
+    CredentialType {
+        env: vec![
+            ("baseUrl".into(), ENV_BASE_URL.into()),
+            ("apiKey".into(), ENV_API_KEY.into()),
+        ],
         authenticate: Some(json!({
             "type": "generic",
             "properties": {
@@ -65,16 +65,8 @@ pub fn spec() -> CredentialSpec {
                 "url": "/test-connection"
             }
         })),
+        ..CredentialType::for_fields::<GestorCredentials>(CREDENTIAL_NAME, "Gestor Clientes Max API")
     }
-}
-
-/// How a user provides the credentials, for the "missing credentials" error.
-pub fn missing_hint() -> String {
-    format!(
-        "give `credentials` {{\"baseUrl\": ..., \"apiKey\": ...}} in the input envelope, \
-         pass `--credentials FILE` (a JSON file with those fields), or set the environment \
-         variables {ENV_BASE_URL} and {ENV_API_KEY}"
-    )
 }
 
 #[cfg(test)]

@@ -37,36 +37,14 @@ pub const EMAIL_EXPECTED: &str = "an email address such as \"ana@example.com\"";
 /// Every format the Cliente schema refers to, for `Node::formats()`.
 pub fn all() -> Vec<StringFormat> {
     vec![
-        StringFormat {
-            name: CLIENT_ID,
-            expected: CLIENT_ID_EXPECTED,
-            check: |s| parse_client_id(s).is_some(),
-        },
-        StringFormat {
-            name: CPF,
-            expected: CPF_EXPECTED,
-            check: |s| normalize_cpf(s).is_some(),
-        },
-        StringFormat {
-            name: CEP,
-            expected: CEP_EXPECTED,
-            check: |s| normalize_cep(s).is_some(),
-        },
-        StringFormat {
-            name: UF,
-            expected: UF_EXPECTED,
-            check: |s| normalize_uf(s).is_some(),
-        },
-        StringFormat {
-            name: BIRTH_DATE,
-            expected: BIRTH_DATE_EXPECTED,
-            check: |s| normalize_birth_date(s).is_some(),
-        },
-        StringFormat {
-            name: EMAIL,
-            expected: EMAIL_EXPECTED,
-            check: is_email,
-        },
+        StringFormat::new(CLIENT_ID, CLIENT_ID_EXPECTED, |s| parse_client_id(s).is_some()),
+        StringFormat::new(CPF, CPF_EXPECTED, |s| normalize_cpf(s).is_some()),
+        StringFormat::new(CEP, CEP_EXPECTED, |s| normalize_cep(s).is_some()),
+        StringFormat::new(UF, UF_EXPECTED, |s| normalize_uf(s).is_some()),
+        StringFormat::new(BIRTH_DATE, BIRTH_DATE_EXPECTED, |s| {
+            normalize_birth_date(s).is_some()
+        }),
+        StringFormat::new(EMAIL, EMAIL_EXPECTED, is_email),
     ]
 }
 

@@ -15,8 +15,8 @@ pub mod params;
 
 pub use api::GestorSession;
 pub use credentials::{CREDENTIAL_NAME, GestorCredentials};
-pub use node::{ClienteNode, NODE_NAME, node};
+pub use node::{ClienteNode, NODE_NAME};
 pub use params::{
-    ClientFields, ClientId, ClientRef, ClienteParams, CreateParams, GetAllParams, PaymentStatus, Status,
-    UpdateParams,
+    ClientChanges, ClientFields, ClientId, ClientRef, ClienteParams, CreateParams, GetAllParams,
+    PaymentStatus, Status, UpdateParams,
 };

@@ -1,16 +1,15 @@
-//! `ClienteNode`: the `gestorClientesMaxCliente` node's description and its five operations,
-//! mapped onto the typed API client.
+//! `ClienteNode`: the `gestorClientesMaxCliente` node, mapped onto the typed API client. Its
+//! operations (names, hints, the records each touches) are declared on [`ClienteParams`].
 
 use async_trait::async_trait;
 use nodehost_core::{
-    Lock, Node, NodeError, NodeSpec, OperationHints, OperationSpec, Output, RunOptions, SetupError,
-    StringFormat,
+    CredentialType, ItemContext, Node, NodeError, NodeInfo, Output, SessionOptions, SetupError, StringFormat,
 };
 
 use crate::api::GestorSession;
-use crate::credentials::{self, CREDENTIAL_NAME, GestorCredentials};
+use crate::credentials::{self, GestorCredentials};
 use crate::formats;
-use crate::params::{ClientId, ClienteParams};
+use crate::params::ClienteParams;
 
 /// Machine name of the node.
 pub const NODE_NAME: &str = "gestorClientesMaxCliente";
@@ -27,98 +26,42 @@ impl ClienteNode {
     }
 }
 
-/// The node, for registries.
-pub fn node() -> ClienteNode {
-    ClienteNode
-}
-
-/// The lock on one client record.
-fn client(id: ClientId) -> String {
-    format!("client/{id}")
-}
-
-/// The lock on the collection: taken shared by every write, exclusively by `getAll`, so a
-/// listing sees all earlier writes and later writes wait for it.
-const CLIENTS: &str = "clients";
-
 #[async_trait]
 impl Node for ClienteNode {
     type Params = ClienteParams;
     type Credentials = GestorCredentials;
     type Session = GestorSession;
 
-    fn spec(&self) -> NodeSpec {
-        NodeSpec {
-            name: NODE_NAME,
-            display_name: "Gestor Clientes Max Cliente",
+    fn info(&self) -> NodeInfo {
+        NodeInfo {
+            name: NODE_NAME.into(),
+            display_name: "Gestor Clientes Max Cliente".into(),
             version: 1,
-            description: "Create, list, get, update and delete clients in Gestor Clientes Max",
-            group: &["transform"],
-            icon: Some("fa:users"),
-            default_operation: "getAll",
-            operations: vec![
-                OperationSpec {
-                    value: "create",
-                    display_name: "Create",
-                    action: "Create a client",
-                    hints: OperationHints::CREATE,
-                },
-                OperationSpec {
-                    value: "getAll",
-                    display_name: "Get Many",
-                    action: "Get many clients",
-                    hints: OperationHints::READ,
-                },
-                OperationSpec {
-                    value: "get",
-                    display_name: "Get",
-                    action: "Get a client",
-                    hints: OperationHints::READ,
-                },
-                OperationSpec {
-                    value: "update",
-                    display_name: "Update",
-                    action: "Update a client",
-                    hints: OperationHints::UPDATE,
-                },
-                OperationSpec {
-                    value: "delete",
-                    display_name: "Delete",
-                    action: "Delete a client",
-                    hints: OperationHints::DELETE,
-                },
-            ],
-            credential: Some(credentials::spec()),
+            description: "Create, list, get, update and delete clients in Gestor Clientes Max".into(),
+            group: vec!["transform".into()],
+            icon: Some("fa:users".into()),
+            default_operation: "getAll".into(),
             usable_as_tool: true,
         }
+    }
+
+    fn credential(&self) -> Option<CredentialType> {
+        Some(credentials::credential_type())
     }
 
     fn formats(&self) -> Vec<StringFormat> {
         formats::all()
     }
 
-    fn access(&self, params: &ClienteParams) -> Vec<Lock> {
-        match params {
-            ClienteParams::Create(_) => vec![Lock::shared(CLIENTS)],
-            ClienteParams::GetAll(_) => vec![Lock::exclusive(CLIENTS)],
-            ClienteParams::Get(p) => vec![Lock::shared(client(p.client_id))],
-            ClienteParams::Update(p) => {
-                vec![Lock::exclusive(client(p.client_id)), Lock::shared(CLIENTS)]
-            }
-            ClienteParams::Delete(p) => {
-                vec![Lock::exclusive(client(p.client_id)), Lock::shared(CLIENTS)]
-            }
-        }
-    }
-
     async fn connect(
         &self,
         credentials: Option<GestorCredentials>,
-        options: &RunOptions,
+        options: &SessionOptions,
     ) -> Result<GestorSession, SetupError> {
+        // The host refuses a run without credentials before it gets here.
         let credentials = credentials.ok_or_else(|| SetupError::MissingCredentials {
-            credential: CREDENTIAL_NAME.to_owned(),
-            hint: credentials::missing_hint(),
+            credential: credentials::CREDENTIAL_NAME.to_owned(),
+            fields: vec!["baseUrl".into(), "apiKey".into()],
         })?;
         GestorSession::open(credentials, options)
     }
@@ -127,17 +70,18 @@ impl Node for ClienteNode {
         &self,
         session: &GestorSession,
         params: ClienteParams,
+        item: &ItemContext,
     ) -> Result<Vec<Output>, NodeError> {
         match params {
-            ClienteParams::Create(p) => Ok(vec![session.create_client(&p.body()).await?]),
+            ClienteParams::Create(p) => Ok(vec![session.create_client(&p, item).await?]),
             ClienteParams::GetAll(p) => {
-                let mut clients = session.list_clients().await?;
+                let mut clients = session.list_clients(item).await?;
                 if !p.return_all {
                     clients.truncate(usize::try_from(p.limit).unwrap_or(usize::MAX));
                 }
                 Ok(clients)
             }
-            ClienteParams::Get(p) => Ok(vec![session.get_client(p.client_id).await?]),
+            ClienteParams::Get(p) => Ok(vec![session.get_client(p.client_id, item).await?]),
             ClienteParams::Update(p) => {
                 // The schema's `minProperties` already demands a field; this guards callers
                 // that skip validation, so an empty PUT is never sent.
@@ -147,9 +91,9 @@ impl Node for ClienteNode {
                          `clientId` (e.g. name, email, phone, status)",
                     ));
                 }
-                Ok(vec![session.update_client(p.client_id, &p.body()).await?])
+                Ok(vec![session.update_client(p.client_id, &p.changes, item).await?])
             }
-            ClienteParams::Delete(p) => Ok(vec![session.delete_client(p.client_id).await?.into()]),
+            ClienteParams::Delete(p) => Ok(vec![session.delete_client(p.client_id, item).await?.into()]),
         }
     }
 
@@ -161,48 +105,57 @@ impl Node for ClienteNode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use nodehost_core::{HostedNode, Lock, OperationHints, UnknownFields};
+    use serde_json::{Value, json};
 
-    fn locks(item: serde_json::Value) -> Vec<Lock> {
-        ClienteNode.access(&serde_json::from_value(item).unwrap())
+    fn locks(item: Value) -> Vec<Lock> {
+        let node = HostedNode::typed(ClienteNode).unwrap();
+        let Value::Object(params) = item else {
+            unreachable!("items are objects")
+        };
+        node.prepare(params, UnknownFields::Reject).unwrap().locks
     }
 
     #[test]
-    fn operations_are_listed_in_display_order_with_their_hints() {
-        let spec = ClienteNode.spec();
-        let ops: Vec<_> = spec
+    fn operations_are_declared_once_in_display_order_with_their_hints() {
+        let node = HostedNode::typed(ClienteNode).unwrap();
+        let ops: Vec<_> = node
+            .description()
             .operations
             .iter()
-            .map(|o| (o.value, o.display_name, o.hints))
+            .map(|o| {
+                (
+                    o.value.as_str(),
+                    o.display_name.as_str(),
+                    o.action.as_str(),
+                    o.hints,
+                )
+            })
             .collect();
         assert_eq!(
             ops,
             vec![
-                ("create", "Create", OperationHints::CREATE),
-                ("getAll", "Get Many", OperationHints::READ),
-                ("get", "Get", OperationHints::READ),
-                ("update", "Update", OperationHints::UPDATE),
-                ("delete", "Delete", OperationHints::DELETE),
+                ("create", "Create", "Create a client", OperationHints::CREATE),
+                ("getAll", "Get Many", "Get many clients", OperationHints::READ),
+                ("get", "Get", "Get a client", OperationHints::READ),
+                ("update", "Update", "Update a client", OperationHints::UPDATE),
+                ("delete", "Delete", "Delete a client", OperationHints::DELETE),
             ]
         );
-        assert_eq!(spec.default_operation, "getAll");
-        let credential = spec.credential.unwrap();
+        assert_eq!(node.description().default_operation, "getAll");
+        let credential = node.credential().unwrap();
         assert_eq!(credential.name, "gestorClientesMaxApi");
-        assert_eq!(
-            credential.env,
-            &[
-                ("baseUrl", "GESTOR_CLIENTES_MAX_BASE_URL"),
-                ("apiKey", "GESTOR_CLIENTES_MAX_API_KEY")
-            ]
-        );
+        assert_eq!(credential.secret_fields(), ["apiKey"]);
     }
 
     #[test]
     fn writes_to_one_client_are_ordered_and_listings_see_every_earlier_write() {
-        assert_eq!(
-            locks(json!({"operation": "get", "clientId": "7"})),
-            vec![Lock::shared("client/7")]
-        );
+        for id in [json!("7"), json!(7), json!("007")] {
+            assert_eq!(
+                locks(json!({"operation": "get", "clientId": id})),
+                vec![Lock::shared("client/7")]
+            );
+        }
         for op in ["update", "delete"] {
             let mut item = json!({"operation": op, "clientId": 7});
             if op == "update" {
@@ -210,7 +163,7 @@ mod tests {
             }
             assert_eq!(
                 locks(item),
-                vec![Lock::exclusive("client/7"), Lock::shared("clients")]
+                vec![Lock::shared("clients"), Lock::exclusive("client/7")]
             );
         }
         assert_eq!(

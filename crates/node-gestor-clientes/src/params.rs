@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Number, Value};
 
 use crate::formats;
-use nodehost_core::Json;
 
 /// Longest text accepted in a free-text field. The API's limits are not published; this is far
 /// above any real name or note and far below a request body a JSON API accepts (Express's
@@ -26,34 +25,35 @@ pub const TEXT_MAX_CHARS: u64 = 10_000;
 /// One item's parameters, selected by `operation`.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(tag = "operation", rename_all = "camelCase")]
+// Each variant declares its operation once: display name, n8n action, side-effect hints, and
+// the records it touches. Every write claims the `clients` collection shared and `getAll`
+// claims it exclusively, so a listing sees every earlier write and later writes wait for it;
+// writes to one client run in input order.
 pub enum ClienteParams {
     /// Create a client and return the record the API stored.
+    #[schemars(extend("x-operation" = {"displayName": "Create", "action": "Create a client",
+        "hints": "create", "locks": {"read": ["clients"]}}))]
     Create(CreateParams),
     /// List the clients the API key can see, one output item per client.
+    #[schemars(extend("x-operation" = {"displayName": "Get Many", "action": "Get many clients",
+        "hints": "read", "locks": {"write": ["clients"]}}))]
     GetAll(GetAllParams),
     /// Get one client by its ID.
+    #[schemars(extend("x-operation" = {"displayName": "Get", "action": "Get a client",
+        "hints": "read", "locks": {"read": ["client/{clientId|int}"]}}))]
     Get(ClientRef),
     /// Change the given fields of a client; fields left out are not touched.
+    #[schemars(extend("x-operation" = {"displayName": "Update", "action": "Update a client",
+        "hints": "update", "locks": {"read": ["clients"], "write": ["client/{clientId|int}"]}}))]
     Update(UpdateParams),
     /// Delete a client by its ID.
+    #[schemars(extend("x-operation" = {"displayName": "Delete", "action": "Delete a client",
+        "hints": "delete", "locks": {"read": ["clients"], "write": ["client/{clientId|int}"]}}))]
     Delete(ClientRef),
 }
 
-impl ClienteParams {
-    /// The `operation` value of these parameters.
-    pub fn operation(&self) -> &'static str {
-        match self {
-            Self::Create(_) => "create",
-            Self::GetAll(_) => "getAll",
-            Self::Get(_) => "get",
-            Self::Update(_) => "update",
-            Self::Delete(_) => "delete",
-        }
-    }
-}
-
-/// Parameters of `create`.
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+/// Parameters of `create`; serialized, they are the `POST /clients` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(inline, transform = drop_null_defaults)]
 pub struct CreateParams {
@@ -137,14 +137,24 @@ pub struct ClientRef {
 // `operation`); the validator rejects unknown fields, so only a real client field can count.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-#[schemars(inline, transform = drop_null_defaults, extend("minProperties" = 2))]
+#[schemars(inline, extend("minProperties" = 2))]
 pub struct UpdateParams {
     /// The client's numeric ID, as a number or a string of digits.
     #[schemars(title = "Client ID")]
     pub client_id: ClientId,
+    /// What to change; serialized, it is the `PUT /clients/{id}` body.
+    #[serde(flatten)]
+    pub changes: ClientChanges,
+}
+
+/// The fields an update changes: a field set to `null` clears it, a field left out is not sent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(transform = drop_null_defaults)]
+pub struct ClientChanges {
     /// The client's full name (cannot be cleared).
     #[schemars(title = "Name", with = "NonEmptyString")]
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<NonEmptyString>,
     /// The fields to change; `null` clears a field, a field left out is not sent.
     #[serde(flatten)]
@@ -154,7 +164,7 @@ pub struct UpdateParams {
 impl UpdateParams {
     /// Whether the update would send anything besides the ID.
     pub fn is_empty(&self) -> bool {
-        self.name.is_none() && self.fields.is_empty()
+        self.changes.name.is_none() && self.changes.fields.is_empty()
     }
 }
 
@@ -165,77 +175,134 @@ pub type Nullable<T> = Option<Option<T>>;
 ///
 /// A field left out is not sent. A nullable field set to `null` is sent as `null`, which
 /// clears it on update (and stores no value on create).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+// Serialized, only the fields given appear, in declaration order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(transform = drop_null_defaults)]
 pub struct ClientFields {
     /// Email address.
     #[schemars(title = "Email")]
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub email: Nullable<Email>,
     /// Phone number, as the user writes it.
     #[schemars(title = "Phone", length(max = TEXT_MAX_CHARS))]
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub phone: Nullable<String>,
     /// CPF (Brazilian taxpayer number): 11 digits with valid check digits; punctuation such as `529.982.247-25` is accepted and removed.
     #[schemars(title = "CPF")]
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cpf: Nullable<Cpf>,
     /// Birth date as `YYYY-MM-DD`; an ISO 8601 date-time is accepted and cut to its date.
     #[schemars(title = "Birth Date")]
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub birth_date: Nullable<BirthDate>,
     /// CEP (postal code): 8 digits; a hyphen such as `01310-100` is accepted and removed.
     #[schemars(title = "CEP")]
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cep: Nullable<Cep>,
     /// Street name.
     #[schemars(title = "Street", length(max = TEXT_MAX_CHARS))]
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub street: Nullable<String>,
     /// House or building number (text, e.g. `"120A"`).
     #[schemars(title = "Number", length(max = TEXT_MAX_CHARS))]
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub number: Nullable<String>,
     /// Address complement, e.g. apartment.
     #[schemars(title = "Complement", length(max = TEXT_MAX_CHARS))]
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub complement: Nullable<String>,
     /// Neighborhood (bairro).
     #[schemars(title = "Neighborhood", length(max = TEXT_MAX_CHARS))]
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub neighborhood: Nullable<String>,
     /// City.
     #[schemars(title = "City", length(max = TEXT_MAX_CHARS))]
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub city: Nullable<String>,
     /// Two-letter state code (UF), e.g. `SP`; lower case is accepted and upper-cased.
     #[schemars(title = "State")]
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub state: Nullable<Uf>,
     /// Full address as free text.
     #[schemars(title = "Address", length(max = TEXT_MAX_CHARS))]
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub address: Nullable<String>,
     /// Free-form notes.
     #[schemars(title = "Notes", length(max = TEXT_MAX_CHARS))]
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub notes: Nullable<String>,
     /// Whether the client is active (the API's default is `active`).
     #[schemars(title = "Status", with = "Status")]
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<Status>,
     /// Payment status (the API's default is `a_pagar`).
     #[schemars(title = "Payment Status", with = "PaymentStatus")]
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_status: Option<PaymentStatus>,
     /// Price of a consultation; 0 is a valid price and is sent.
     #[schemars(title = "Consultation Price", with = "Number", range(min = 0))]
-    #[serde(default, deserialize_with = "non_negative")]
+    #[serde(
+        default,
+        deserialize_with = "non_negative",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub consultation_price: Option<Number>,
     /// Owner's user ID (UUID); only a super-admin key may set it, by default the API uses the key's own user.
     #[schemars(title = "User ID", with = "String", extend("format" = "uuid"))]
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
 }
 
@@ -243,55 +310,6 @@ impl ClientFields {
     /// Whether no field is given.
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
-    }
-
-    /// Append the given fields to a request body, in declaration order.
-    pub fn write_to(&self, body: &mut Json) {
-        fn put<T: Serialize>(body: &mut Json, key: &str, value: &Option<T>) {
-            if let Some(v) = value {
-                // Serializing strings, numbers and unit enums to a Value cannot fail.
-                body.insert(key.to_owned(), serde_json::to_value(v).unwrap_or(Value::Null));
-            }
-        }
-        put(body, "email", &self.email);
-        put(body, "phone", &self.phone);
-        put(body, "cpf", &self.cpf);
-        put(body, "birthDate", &self.birth_date);
-        put(body, "cep", &self.cep);
-        put(body, "street", &self.street);
-        put(body, "number", &self.number);
-        put(body, "complement", &self.complement);
-        put(body, "neighborhood", &self.neighborhood);
-        put(body, "city", &self.city);
-        put(body, "state", &self.state);
-        put(body, "address", &self.address);
-        put(body, "notes", &self.notes);
-        put(body, "status", &self.status);
-        put(body, "paymentStatus", &self.payment_status);
-        put(body, "consultationPrice", &self.consultation_price);
-        put(body, "userId", &self.user_id);
-    }
-}
-
-impl CreateParams {
-    /// The `POST /clients` body: `name` and the given fields.
-    pub fn body(&self) -> Json {
-        let mut body = Json::new();
-        body.insert("name".into(), Value::String(self.name.0.clone()));
-        self.fields.write_to(&mut body);
-        body
-    }
-}
-
-impl UpdateParams {
-    /// The `PUT /clients/{id}` body: only the given fields.
-    pub fn body(&self) -> Json {
-        let mut body = Json::new();
-        if let Some(name) = &self.name {
-            body.insert("name".into(), Value::String(name.0.clone()));
-        }
-        self.fields.write_to(&mut body);
-        body
     }
 }
 
@@ -585,7 +603,7 @@ mod tests {
             panic!("not a create: {p:?}")
         };
         assert_eq!(
-            Value::Object(create.body()),
+            serde_json::to_value(&create).unwrap(),
             json!({
                 "name": "Ana",
                 "cpf": "52998224725",
@@ -606,7 +624,7 @@ mod tests {
         };
         assert_eq!(update.client_id.get(), 5);
         assert_eq!(
-            Value::Object(update.body()),
+            serde_json::to_value(&update.changes).unwrap(),
             json!({"email": null, "city": "Recife"})
         );
     }

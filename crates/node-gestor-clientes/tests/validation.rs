@@ -5,18 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use node_gestor_clientes::ClienteNode;
-use nodehost_core::{DynNode, Problem, Registry, UnknownFields};
+use nodehost_core::{HostedNode, Plan, Problem, UnknownFields};
 use serde_json::{Map, Value, json};
-
-fn node() -> std::sync::Arc<dyn DynNode> {
-    let mut registry = Registry::new();
-    registry.register(ClienteNode).unwrap();
-    registry.get("gestorClientesMaxCliente").unwrap()
-}
 
 fn problems(item: Value) -> Vec<Problem> {
     let Value::Object(item) = item else { panic!() };
-    match nodehost_core::prepare_item(node().as_ref(), &Map::new(), 0, item, UnknownFields::Reject) {
+    let node = std::sync::Arc::new(HostedNode::typed(ClienteNode).unwrap());
+    let plan = Plan::new(node, Map::new(), UnknownFields::Reject).unwrap();
+    match plan.prepare(0, item).1 {
         Ok(_) => Vec::new(),
         Err(nodehost_core::ItemFailure::Invalid(p)) => p.problems,
         Err(other) => panic!("{other:?}"),

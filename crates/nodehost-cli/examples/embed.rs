@@ -1,11 +1,13 @@
-//! A minimal automation engine embedding nodehost in-process: register a node, validate every
-//! item, open a session with credentials, execute, and collect the output items in order.
+//! A minimal automation engine embedding nodehost in-process, streaming: every item validated
+//! before anything is sent, then output items handed to the engine's sink one by one, in input
+//! order, as they complete. (`Host::run` does the same and collects a run document; see the
+//! `nodehost_core` crate docs.)
 //!
 //! Run it with `cargo run -p nodehost-cli --example embed`. It starts a throwaway local
 //! Gestor Clientes Max sandbox so it needs nothing else; point the credentials at a real
 //! API instead in your engine.
 
-use nodehost_core::{Registry, RunConfig, RunInput, RunOptions, UnknownFields, engine, prepare_all};
+use nodehost_core::{FnSink, Host, Registry, RunConfig, RunInput, UnknownFields, engine};
 use serde_json::json;
 
 #[tokio::main]
@@ -18,12 +20,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await?;
 
-    // 1. The registry holds nodes type-erased; the engine only sees `dyn DynNode`.
+    // 1. A host holds the registry and the sessions (one connection pool per credential).
     let mut registry = Registry::new();
-    registry.register(node_gestor_clientes::ClienteNode::new())?;
-    let node = registry
-        .get("gestorClientesMaxCliente")
-        .ok_or("node not registered")?;
+    registry.register(node_gestor_clientes::ClienteNode)?;
+    let host = Host::new(registry);
 
     // 2. Items as your engine has them: n8n-shaped or plain objects.
     let input = RunInput::from_value(json!([
@@ -31,37 +31,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         {"operation": "get", "clientId": 1},
         {"operation": "getAll", "returnAll": false, "limit": 2},
     ]))?;
+    let total = input.items.len();
 
     // 3. Every item is validated before anything is sent.
-    let prepared = prepare_all(node.as_ref(), &input, UnknownFields::Reject).map_err(|invalid| {
-        invalid
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
-    })?;
+    let plan = host.plan(
+        "gestorClientesMaxCliente",
+        input.parameters,
+        UnknownFields::Reject,
+    )?;
+    let work = match plan.validate_all(input.items, false) {
+        Ok(work) => work,
+        Err(refused) => return Err(format!("{:?}", refused.error(Some(total))).into()),
+    };
 
-    // 4. One session per run: credentials are checked and the HTTP client is built once.
+    // 4. Execute with bounded concurrency; each output item reaches the sink in input order.
     let credentials = json!({"baseUrl": sandbox.base_url(), "apiKey": sandbox.api_key()});
-    let session = node.open(Some(credentials), &RunOptions::default()).await?;
-
-    // 5. Execute with bounded concurrency; output arrives in input order.
-    let mut outputs = Vec::new();
+    let session = host.session(plan.node(), Some(credentials)).await?;
+    let mut sink = FnSink(|item| {
+        println!("{}", serde_json::to_string(&item)?);
+        Ok(())
+    });
     let report = engine::execute(
         session,
-        futures::stream::iter(prepared),
+        futures::stream::iter(work),
         &RunConfig::default(),
-        |item| {
-            outputs.push(item.clone());
-            Ok(())
-        },
+        &mut sink,
     )
     .await;
-    for item in &outputs {
-        println!("{}", serde_json::to_string(item)?);
-    }
-    if let Some(error) = report.error_json(Some(input.items.len())) {
-        eprintln!("run stopped: {error}");
+    if let Some(error) = report.error(Some(total)) {
+        eprintln!("run stopped: {}", error.to_value());
     }
     sandbox.shutdown().await?;
     Ok(())

@@ -1,9 +1,11 @@
 //! Where a run's credentials come from (embedded sandbox, envelope, `--credentials FILE`,
 //! environment) and the HTTP options built from flags.
 
+use std::io::Read as _;
 use std::time::Duration;
 
-use nodehost_core::{DynNode, HttpOptions, RetryPolicy, RunOptions};
+use nodehost_core::{HostedNode, SessionOptions};
+use nodehost_http::{HttpOptions, RetryPolicy};
 use serde_json::{Map, Value};
 
 use crate::CliError;
@@ -12,8 +14,8 @@ use crate::cli::ConnectionArgs;
 /// Largest credentials file read.
 const MAX_CREDENTIALS_FILE: u64 = 1024 * 1024;
 
-/// Run options from the connection flags.
-pub fn run_options(args: &ConnectionArgs) -> Result<RunOptions, CliError> {
+/// Session options from the connection flags.
+pub fn session_options(args: &ConnectionArgs) -> Result<SessionOptions, CliError> {
     let secs = |name: &str, v: f64| {
         if v.is_finite() && v > 0.0 && v <= 86_400.0 {
             Ok(Duration::from_secs_f64(v))
@@ -28,20 +30,18 @@ pub fn run_options(args: &ConnectionArgs) -> Result<RunOptions, CliError> {
             "--backoff-base-ms must not exceed --backoff-cap-ms",
         ));
     }
-    Ok(RunOptions {
-        http: HttpOptions {
-            connect_timeout: secs("connect-timeout", args.connect_timeout)?,
-            request_timeout: secs("timeout", args.timeout)?,
-            retry: RetryPolicy {
-                max_tries: args.max_tries,
-                base: Duration::from_millis(args.backoff_base_ms),
-                cap: Duration::from_millis(args.backoff_cap_ms),
-            },
-            rate_limit_per_second: args.rate_limit,
-            allow_insecure_http: args.allow_insecure_http,
-            ..HttpOptions::default()
+    Ok(SessionOptions::new().with(HttpOptions {
+        connect_timeout: secs("connect-timeout", args.connect_timeout)?,
+        request_timeout: secs("timeout", args.timeout)?,
+        retry: RetryPolicy {
+            max_tries: args.max_tries,
+            base: Duration::from_millis(args.backoff_base_ms),
+            cap: Duration::from_millis(args.backoff_cap_ms),
         },
-    })
+        rate_limit_per_second: args.rate_limit,
+        allow_insecure_http: args.allow_insecure_http,
+        ..HttpOptions::default()
+    }))
 }
 
 /// Sample clients in a fresh embedded sandbox (ids 1 to 3).
@@ -116,14 +116,15 @@ impl EmbeddedSandbox {
     /// Stop it, letting in-flight requests finish.
     pub async fn stop(self) {
         if let Err(e) = self.running.shutdown().await {
-            eprintln!("nodehost: sandbox shutdown: {e}");
+            crate::stderr::say(format!("sandbox shutdown: {e}"));
         }
     }
 }
 
-/// Pick credentials: the envelope's, else `--credentials FILE`, else the environment.
+/// Pick credentials: the envelope's, else `--credentials FILE`, else the environment
+/// variables the credential type names.
 pub fn credentials(
-    node: &dyn DynNode,
+    node: &HostedNode,
     envelope: Option<Value>,
     args: &ConnectionArgs,
 ) -> Result<Option<Value>, CliError> {
@@ -131,36 +132,17 @@ pub fn credentials(
         return Ok(envelope);
     }
     if let Some(path) = &args.credentials {
-        let meta = std::fs::metadata(path)
-            .map_err(|e| CliError::usage(format!("cannot read credentials file {}: {e}", path.display())))?;
-        if meta.len() > MAX_CREDENTIALS_FILE {
-            return Err(CliError::usage(format!(
-                "credentials file {} is larger than 1 MiB",
-                path.display()
-            )));
-        }
-        let bytes = std::fs::read(path)
-            .map_err(|e| CliError::usage(format!("cannot read credentials file {}: {e}", path.display())))?;
-        // Report where the JSON is broken, never what it contains.
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            CliError::usage(format!(
-                "credentials file {} is not valid JSON (line {}, column {})",
-                path.display(),
-                e.line(),
-                e.column()
-            ))
-        })?;
-        return Ok(Some(value));
+        return read_credentials_file(path).map(Some);
     }
-    let Some(spec) = &node.spec().credential else {
+    let Some(kind) = node.credential() else {
         return Ok(None);
     };
     let mut fields = Map::new();
-    for (field, var) in spec.env {
+    for (field, var) in &kind.env {
         if let Ok(v) = std::env::var(var)
             && !v.is_empty()
         {
-            fields.insert((*field).to_owned(), Value::String(v));
+            fields.insert(field.clone(), Value::String(v));
         }
     }
     Ok(if fields.is_empty() {
@@ -168,4 +150,65 @@ pub fn credentials(
     } else {
         Some(Value::Object(fields))
     })
+}
+
+/// A credentials file: a regular file of at most [`MAX_CREDENTIALS_FILE`] bytes holding JSON.
+/// Errors say where the JSON is broken, never what it contains.
+fn read_credentials_file(path: &std::path::Path) -> Result<Value, CliError> {
+    let cannot =
+        |e: std::io::Error| CliError::usage(format!("cannot read credentials file {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    // A FIFO or a device (`/dev/zero`) may never end: only regular files are read.
+    if !file.metadata().map_err(cannot)?.is_file() {
+        return Err(CliError::usage(format!(
+            "credentials file {} is not a regular file",
+            path.display()
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_CREDENTIALS_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_CREDENTIALS_FILE {
+        return Err(CliError::usage(format!(
+            "credentials file {} is larger than 1 MiB",
+            path.display()
+        )));
+    }
+    nodehost_core::input::parse_json(&bytes).map_err(|e| {
+        CliError::usage(format!(
+            "credentials file {} is not valid JSON (line {}, column {})",
+            path.display(),
+            e.line(),
+            e.column()
+        ))
+    })
+}
+
+/// How a user of the CLI gives credentials of `node`'s type, for the "missing" error.
+pub fn missing_hint(node: &HostedNode) -> String {
+    let Some(kind) = node.credential() else {
+        return String::new();
+    };
+    let fields: Vec<String> = kind
+        .schema_fields()
+        .iter()
+        .map(|f| format!("\"{f}\": ..."))
+        .collect();
+    let mut hint = format!(
+        "missing credentials of type `{}`: give `credentials` {{{}}} in the input envelope, pass \
+         `--credentials FILE` (a JSON file with those fields)",
+        kind.name,
+        fields.join(", ")
+    );
+    let vars: Vec<&str> = kind.env.iter().map(|(_, v)| v.as_str()).collect();
+    match vars.as_slice() {
+        [] => {}
+        [one] => hint.push_str(&format!(", or set the environment variable {one}")),
+        [init @ .., last] => hint.push_str(&format!(
+            ", or set the environment variables {} and {last}",
+            init.join(", ")
+        )),
+    }
+    hint
 }

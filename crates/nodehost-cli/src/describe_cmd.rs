@@ -11,7 +11,7 @@ use crate::{CliError, unknown_node};
 
 pub fn describe(registry: &Registry, args: DescribeArgs) -> Result<(), CliError> {
     if args.all {
-        let files = definition_files(registry);
+        let files = registry.definition_files();
         return match args.write {
             Some(dir) => write_files(&dir, &files),
             None => {
@@ -32,7 +32,12 @@ pub fn schema(registry: &Registry, args: SchemaArgs) -> Result<(), CliError> {
     match node.item_schema(args.operation.as_deref()) {
         Some(schema) => print_json(&schema, true),
         None => {
-            let ops: Vec<&str> = node.spec().operations.iter().map(|o| o.value).collect();
+            let ops: Vec<&str> = node
+                .description()
+                .operations
+                .iter()
+                .map(|o| o.value.as_str())
+                .collect();
             Err(CliError::usage(format!(
                 "Unknown operation: {} (supported: {})",
                 args.operation.unwrap_or_default(),
@@ -40,22 +45,6 @@ pub fn schema(registry: &Registry, args: SchemaArgs) -> Result<(), CliError> {
             )))
         }
     }
-}
-
-/// `(file name, content)` of every node and credential definition, as checked in under
-/// `node-definitions/`.
-pub fn definition_files(registry: &Registry) -> Vec<(String, Value)> {
-    let mut files = Vec::new();
-    for node in registry.nodes() {
-        files.push((format!("{}.json", node.spec().name), node.definition().clone()));
-        if let (Some(cred), Some(def)) = (&node.spec().credential, node.credential_definition()) {
-            let file = format!("{}.credentials.json", cred.name);
-            if !files.iter().any(|(f, _)| *f == file) {
-                files.push((file, def.clone()));
-            }
-        }
-    }
-    files
 }
 
 /// The exact bytes of a definition file.
@@ -72,7 +61,7 @@ fn write_files(dir: &Path, files: &[(String, Value)]) -> Result<(), CliError> {
         let path = dir.join(name);
         std::fs::write(&path, render(value))
             .map_err(|e| CliError::usage(format!("cannot write {}: {e}", path.display())))?;
-        eprintln!("wrote {}", path.display());
+        crate::stderr::say(format!("wrote {}", path.display()));
     }
     Ok(())
 }

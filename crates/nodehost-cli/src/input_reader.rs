@@ -42,7 +42,7 @@ pub fn read_document(path: Option<&Path>) -> Result<Value, CliError> {
             "{source} is empty: expected a JSON array of items, an item object or an envelope"
         )));
     }
-    serde_json::from_slice(&bytes).map_err(|e| json_error(&source, &e))
+    nodehost_core::input::parse_json(&bytes).map_err(|e| json_error(&source, &e))
 }
 
 /// `malformed JSON in stdin at line 3, column 7: expected `,` or `}``.
@@ -61,55 +61,84 @@ pub fn json_error(source: &str, e: &serde_json::Error) -> CliError {
 pub enum Line {
     /// A line's bytes without the newline.
     Data(usize, Vec<u8>),
-    /// The line is longer than [`MAX_LINE_BYTES`]; the rest of it was skipped.
+    /// The line is longer than [`MAX_LINE_BYTES`]: reported as soon as the limit is crossed.
     TooLong(usize),
 }
 
-/// Read the next non-blank line, bounded in length.
-pub async fn next_line<R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-    line_no: &mut usize,
-) -> std::io::Result<Option<Line>> {
-    loop {
-        let mut buf = Vec::new();
-        let mut too_long = false;
-        let mut any = false;
-        loop {
-            let chunk = reader.fill_buf().await?;
-            if chunk.is_empty() {
-                break;
-            }
-            any = true;
-            let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
-                Some(i) => (i + 1, true),
-                None => (chunk.len(), false),
-            };
-            if !too_long {
-                if buf.len() + take > MAX_LINE_BYTES + 1 {
-                    too_long = true;
-                    buf = Vec::new();
-                } else {
-                    buf.extend_from_slice(&chunk[..take]);
+/// Reads NDJSON lines one at a time, bounded in length.
+#[derive(Debug, Default)]
+pub struct Lines {
+    number: usize,
+    /// The previous line was too long: the rest of it is skipped first.
+    skipping: bool,
+}
+
+impl Lines {
+    /// The number of the last line read (1-based).
+    pub fn number(&self) -> usize {
+        self.number
+    }
+
+    /// The next non-blank line. A line past [`MAX_LINE_BYTES`] is reported without reading
+    /// the rest of it (which a later call skips), so an endless line (`cat /dev/zero`) is
+    /// refused at once rather than at the end of input.
+    pub async fn next<R: AsyncBufRead + Unpin>(&mut self, reader: &mut R) -> std::io::Result<Option<Line>> {
+        if self.skipping {
+            self.skipping = false;
+            loop {
+                let chunk = reader.fill_buf().await?;
+                if chunk.is_empty() {
+                    return Ok(None);
+                }
+                match chunk.iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        reader.consume(i + 1);
+                        break;
+                    }
+                    None => {
+                        let n = chunk.len();
+                        reader.consume(n);
+                    }
                 }
             }
-            reader.consume(take);
-            if done {
-                break;
+        }
+        loop {
+            let mut buf = Vec::new();
+            let mut any = false;
+            loop {
+                let chunk = reader.fill_buf().await?;
+                if chunk.is_empty() {
+                    break;
+                }
+                any = true;
+                let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+                    Some(i) => (i + 1, true),
+                    None => (chunk.len(), false),
+                };
+                if buf.len() + take > MAX_LINE_BYTES + 1 {
+                    self.number += 1;
+                    // The newline, if in this chunk, ends the overlong line here.
+                    reader.consume(take);
+                    self.skipping = !done;
+                    return Ok(Some(Line::TooLong(self.number)));
+                }
+                buf.extend_from_slice(&chunk[..take]);
+                reader.consume(take);
+                if done {
+                    break;
+                }
             }
+            if !any {
+                return Ok(None);
+            }
+            self.number += 1;
+            while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                buf.pop();
+            }
+            if buf.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            return Ok(Some(Line::Data(self.number, buf)));
         }
-        if !any {
-            return Ok(None);
-        }
-        *line_no += 1;
-        if too_long {
-            return Ok(Some(Line::TooLong(*line_no)));
-        }
-        while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-            buf.pop();
-        }
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        return Ok(Some(Line::Data(*line_no, buf)));
     }
 }

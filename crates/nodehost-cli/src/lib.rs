@@ -11,13 +11,14 @@ mod input_reader;
 mod output;
 mod run_cmd;
 pub mod sandbox_cmd;
+pub mod stderr;
 
 use std::process::ExitCode;
 
 use nodehost_core::Registry;
 
 pub use cli::Cli;
-pub use describe_cmd::{definition_files, render};
+pub use describe_cmd::render;
 
 /// Every node this binary offers.
 pub fn registry() -> Registry {
@@ -25,7 +26,7 @@ pub fn registry() -> Registry {
     // Registration derives each node's schemas; a failure is a bug in a node crate that the
     // definition tests catch, so it is reported rather than ignored.
     if let Err(e) = registry.register(node_gestor_clientes::ClienteNode::new()) {
-        eprintln!("nodehost: internal error: {e}");
+        stderr::say(format!("internal error: {e}"));
     }
     registry
 }
@@ -64,9 +65,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         cli::Command::List => output::print_json(&registry.summary(), true),
         cli::Command::Describe(args) => describe_cmd::describe(&registry, args),
         cli::Command::Schema(args) => describe_cmd::schema(&registry, args),
-        cli::Command::Run(args) => run_cmd::run(&registry, args).await,
+        cli::Command::Run(args) => run_cmd::run(registry, args).await,
         cli::Command::Credentials(cli::CredentialsCommand::Test(args)) => {
-            run_cmd::test_credentials(&registry, args).await
+            run_cmd::test_credentials(registry, args).await
         }
         cli::Command::Sandbox(args) => sandbox_cmd::run(args)
             .await
@@ -76,7 +77,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if !e.message.is_empty() {
-                eprintln!("nodehost: {}", e.message);
+                stderr::say(&e.message);
             }
             ExitCode::from(e.code)
         }
@@ -84,6 +85,9 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 fn unknown_node(registry: &Registry, name: &str) -> CliError {
-    let names: Vec<&str> = registry.names().collect();
-    CliError::usage(format!("unknown node `{name}`; available: {}", names.join(", ")))
+    let error = nodehost_core::RequestError::UnknownNode {
+        name: name.to_owned(),
+        available: registry.names().map(str::to_owned).collect(),
+    };
+    CliError::usage(error.to_string())
 }

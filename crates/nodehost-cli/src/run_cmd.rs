@@ -1,65 +1,70 @@
-//! `nodehost run` and `nodehost credentials test`: read input, validate every item, open the
-//! node's session, execute through the engine and write output as it completes.
+//! `nodehost run` and `nodehost credentials test`: read input, hand it to the core's run
+//! pipeline (resolution, validation, execution, the stop report), and write what it produces
+//! to stdout as it completes. This file decides only what is the CLI's own: where input and
+//! credentials come from, signals, and the words and exit status on stderr.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
 use nodehost_core::input::item_fields;
 use nodehost_core::{
-    DynNode, DynSession, ItemFailure, ItemProblems, Problem, Registry, RunConfig, RunInput, RunOptions,
-    RunReport, UnknownFields, engine, prepare_item,
+    CancellationToken, DynSession, FnSink, Host, HostedNode, Plan, Registry, RunConfig, RunInput, RunReport,
+    Secrets, StopCause, UnknownFields, WorkItem, engine,
 };
 use serde_json::{Map, Value, json};
 
+use crate::CliError;
 use crate::cli::{ConnectionArgs, CredentialsTestArgs, RunArgs};
-use crate::connection::{EmbeddedSandbox, credentials, run_options};
+use crate::connection::{EmbeddedSandbox, credentials, missing_hint, session_options};
 use crate::input_reader::{self, Line, MAX_LINE_BYTES};
-use crate::output::{ItemWriter, Layout, ignore_broken_pipe, print_json};
-use crate::{CliError, unknown_node};
+use crate::output::{ItemWriter, Layout, print_json};
+use crate::stderr::{self, say};
 
-/// How long in-flight items may take to finish after Ctrl-C.
+/// How long in-flight items may take to finish after the first interrupt.
 const DRAIN_AFTER_INTERRUPT: Duration = Duration::from_secs(10);
+/// How long the report may take to be written once items in flight were given up.
+const EXIT_AFTER_ABORT: Duration = Duration::from_secs(5);
 
-pub async fn run(registry: &Registry, args: RunArgs) -> Result<(), CliError> {
-    let node = registry
-        .get(&args.node)
-        .ok_or_else(|| unknown_node(registry, &args.node))?;
+pub async fn run(registry: Registry, args: RunArgs) -> Result<(), CliError> {
+    let host = Host::with_options(registry, session_options(&args.connection)?);
+    let node = host
+        .node(&args.node)
+        .map_err(|e| CliError::usage(e.to_string()))?;
     let cli_parameters = parse_parameters(args.parameters.as_deref())?;
-    let options = run_options(&args.connection)?;
     let unknown = if args.ignore_unknown_fields {
         UnknownFields::Ignore
     } else {
         UnknownFields::Reject
     };
-    let plan = Plan {
+    let signals = Signals::install();
+    let run = Invocation {
+        host,
         node,
-        parameters: cli_parameters,
-        options,
+        cli_parameters,
         unknown,
-        cancel: interrupt_flag(),
+        signals,
     };
     if args.ndjson {
-        run_lines(plan, args).await
+        run.lines(args).await
     } else {
-        run_document(plan, args).await
+        run.document(args).await
     }
 }
 
-/// What both input modes share: the node, node-level parameters and run settings.
-struct Plan {
-    node: Arc<dyn DynNode>,
-    parameters: Map<String, Value>,
-    options: RunOptions,
+/// What both input modes share.
+struct Invocation {
+    host: Host,
+    node: Arc<HostedNode>,
+    cli_parameters: Map<String, Value>,
     unknown: UnknownFields,
-    cancel: Arc<AtomicBool>,
+    signals: Signals,
 }
 
 fn parse_parameters(text: Option<&str>) -> Result<Map<String, Value>, CliError> {
     match text {
         None => Ok(Map::new()),
-        Some(t) => match serde_json::from_str::<Value>(t) {
+        Some(t) => match nodehost_core::input::parse_json(t.as_bytes()) {
             Ok(Value::Object(m)) => Ok(m),
             Ok(_) => Err(CliError::usage("--parameters must be a JSON object")),
             Err(e) => Err(input_reader::json_error("--parameters", &e)),
@@ -67,44 +72,66 @@ fn parse_parameters(text: Option<&str>) -> Result<Map<String, Value>, CliError> 
     }
 }
 
-/// Ctrl-C stops dispatching; a second one (or the drain deadline) exits at once.
-fn interrupt_flag() -> Arc<AtomicBool> {
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&cancel);
-    // The handler is installed here, before any item runs: a listener created inside the
-    // spawned task would only be installed when that task is first polled, and a Ctrl-C
-    // arriving before then would be lost.
-    let mut interrupts = Interrupts::install();
-    tokio::spawn(async move {
-        if interrupts.next().await {
-            flag.store(true, Ordering::Release);
-            eprintln!(
-                "nodehost: interrupted; letting items in flight finish (up to {}s, Ctrl-C again to quit now)",
+/// SIGINT (Ctrl-C), SIGTERM and SIGHUP: the first stops starting items and lets the ones in
+/// flight finish; the second (or the drain deadline) gives those up too. Either way the run
+/// ends with its stop report.
+struct Signals {
+    cancel: CancellationToken,
+    abort: CancellationToken,
+}
+
+impl Signals {
+    fn install() -> Self {
+        let cancel = CancellationToken::new();
+        let abort = CancellationToken::new();
+        // Installed here, before any item runs: a listener created inside the spawned task
+        // would only be installed when that task is first polled, and a signal arriving
+        // before then would be lost.
+        let mut listener = Listener::install();
+        let (c, a) = (cancel.clone(), abort.clone());
+        tokio::spawn(async move {
+            if !listener.next().await {
+                return;
+            }
+            c.cancel();
+            say(format!(
+                "interrupted; letting items in flight finish (up to {}s; interrupt again to stop them now)",
                 DRAIN_AFTER_INTERRUPT.as_secs()
-            );
+            ));
             tokio::select! {
-                _ = interrupts.next() => {}
+                _ = listener.next() => {}
                 () = tokio::time::sleep(DRAIN_AFTER_INTERRUPT) => {}
             }
-            eprintln!("nodehost: items in flight did not finish; quitting");
+            say("giving up the items in flight; writes among them are reported as maybe applied");
+            a.cancel();
+            // The report is written at once after this; only a process stuck elsewhere (a
+            // blocking read of a document on stdin) gets here.
+            tokio::time::sleep(EXIT_AFTER_ABORT).await;
+            say("quitting");
             std::process::exit(130);
-        }
-    });
-    cancel
+        });
+        Self { cancel, abort }
+    }
 }
 
-/// SIGINT (Ctrl-C), listened to from the moment it is installed.
-struct Interrupts {
+/// The signals that stop a run, listened to from the moment they are installed.
+struct Listener {
     #[cfg(unix)]
-    signal: Option<tokio::signal::unix::Signal>,
+    signals: Vec<tokio::signal::unix::Signal>,
 }
 
-impl Interrupts {
+impl Listener {
     fn install() -> Self {
         #[cfg(unix)]
         {
+            use tokio::signal::unix::{SignalKind, signal};
+            let kinds = [
+                SignalKind::interrupt(),
+                SignalKind::terminate(),
+                SignalKind::hangup(),
+            ];
             Self {
-                signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok(),
+                signals: kinds.into_iter().filter_map(|k| signal(k).ok()).collect(),
             }
         }
         #[cfg(not(unix))]
@@ -113,14 +140,15 @@ impl Interrupts {
         }
     }
 
-    /// The next interrupt; `false` when interrupts cannot be listened to.
+    /// The next signal; `false` when none can be listened to.
     async fn next(&mut self) -> bool {
         #[cfg(unix)]
         {
-            match &mut self.signal {
-                Some(signal) => signal.recv().await.is_some(),
-                None => false,
+            if self.signals.is_empty() {
+                return false;
             }
+            let next = futures::future::select_all(self.signals.iter_mut().map(|s| Box::pin(s.recv())));
+            next.await.0.is_some()
         }
         #[cfg(not(unix))]
         {
@@ -129,152 +157,212 @@ impl Interrupts {
     }
 }
 
-async fn open_session(
-    node: &dyn DynNode,
-    envelope_credentials: Option<Value>,
-    connection: &ConnectionArgs,
-    options: &RunOptions,
-) -> Result<(Arc<dyn DynSession>, Option<EmbeddedSandbox>), CliError> {
-    let sandbox = if connection.sandbox {
-        Some(EmbeddedSandbox::start(connection.sandbox_db.as_deref()).await?)
-    } else {
-        None
-    };
-    let creds = match &sandbox {
-        Some(s) => Some(s.credentials()),
-        None => credentials(node, envelope_credentials, connection)?,
-    };
-    match node.open(creds, options).await {
-        Ok(session) => Ok((session, sandbox)),
-        Err(e) => {
-            if let Some(s) = sandbox {
-                s.stop().await;
+impl Invocation {
+    /// The secrets of `credentials`, removed from everything the run prints from now on.
+    fn secrets_of(&self, credentials: Option<&Value>) -> Secrets {
+        let secrets = match (self.node.credential(), credentials) {
+            (Some(kind), Some(value)) => Secrets::of_credentials(kind, value),
+            _ => Secrets::none(),
+        };
+        stderr::add_secrets(&secrets);
+        secrets
+    }
+
+    fn config(&self, args: &RunArgs, continue_on_fail: bool, secrets: Secrets) -> RunConfig {
+        RunConfig {
+            concurrency: args.concurrency as usize,
+            continue_on_fail,
+            item_deadline: None,
+            cancel: self.signals.cancel.clone(),
+            abort: self.signals.abort.clone(),
+            secrets,
+        }
+    }
+
+    async fn document(self, args: RunArgs) -> Result<(), CliError> {
+        let document = input_reader::read_document(args.input.as_deref())?;
+        let mut input = RunInput::from_value(document).map_err(|e| CliError::usage(e.to_string()))?;
+        for (k, v) in self.cli_parameters.clone() {
+            input.parameters.entry(k).or_insert(v);
+        }
+        let continue_on_fail = args.continue_on_fail || input.continue_on_fail.unwrap_or(false);
+        // Credentials are known before items are validated, so no problem can quote a key.
+        let credentials = if args.connection.sandbox {
+            None
+        } else {
+            credentials(&self.node, input.credentials.take(), &args.connection)?
+        };
+        let secrets = self.secrets_of(credentials.as_ref());
+        let plan = Plan::new(
+            Arc::clone(&self.node),
+            std::mem::take(&mut input.parameters),
+            self.unknown,
+        )
+        .map_err(|e| CliError::usage(e.to_string()))?
+        .with_secrets(secrets.clone());
+        let layout = if args.pretty {
+            Layout::Pretty
+        } else {
+            Layout::Document
+        };
+
+        // Every item is validated before anything is sent.
+        let total = input.items.len();
+        let work = match plan.validate_all(std::mem::take(&mut input.items), continue_on_fail) {
+            Ok(work) => work,
+            Err(refused) => return refuse(&refused, total, layout),
+        };
+        if total == 0 {
+            // Nothing to do, so nothing to connect to: no credentials needed.
+            let writer = ItemWriter::new(layout).map_err(write_error)?;
+            return writer.finish(None).map_err(write_error);
+        }
+        let (session, sandbox) = self.open(credentials, &args.connection).await?;
+        let config = self.config(&args, continue_on_fail, secrets);
+        let result = execute(session, futures::stream::iter(work), &config, layout, Some(total)).await;
+        if let Some(s) = sandbox {
+            s.stop().await;
+        }
+        result
+    }
+
+    async fn lines(self, args: RunArgs) -> Result<(), CliError> {
+        let credentials = if args.connection.sandbox {
+            None
+        } else {
+            credentials(&self.node, None, &args.connection)?
+        };
+        let secrets = self.secrets_of(credentials.as_ref());
+        let plan = Plan::new(Arc::clone(&self.node), self.cli_parameters.clone(), self.unknown)
+            .map_err(|e| CliError::usage(e.to_string()))?
+            .with_secrets(secrets.clone());
+        let reader: Box<dyn tokio::io::AsyncRead + Send + Unpin> = match &args.input {
+            Some(path) => Box::new(
+                tokio::fs::File::open(path)
+                    .await
+                    .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?,
+            ),
+            None => Box::new(tokio::io::stdin()),
+        };
+        let reader = tokio::io::BufReader::with_capacity(256 * 1024, reader);
+        let (session, sandbox) = self.open(credentials, &args.connection).await?;
+        let config = self.config(&args, args.continue_on_fail, secrets);
+        let items = line_items(reader, plan).boxed();
+        let result = execute(session, items, &config, Layout::Lines, None).await;
+        if let Some(s) = sandbox {
+            s.stop().await;
+        }
+        result
+    }
+
+    /// Open the node's session: on an embedded sandbox, or with the credentials given.
+    async fn open(
+        &self,
+        credentials: Option<Value>,
+        connection: &ConnectionArgs,
+    ) -> Result<(Arc<dyn DynSession>, Option<EmbeddedSandbox>), CliError> {
+        let sandbox = if connection.sandbox {
+            Some(EmbeddedSandbox::start(connection.sandbox_db.as_deref()).await?)
+        } else {
+            None
+        };
+        let credentials = match &sandbox {
+            Some(s) => Some(s.credentials()),
+            None => credentials,
+        };
+        if credentials.is_none() && self.node.credential().is_some() {
+            return Err(CliError::usage(missing_hint(&self.node)));
+        }
+        match self.host.open(&self.node, credentials).await {
+            Ok(session) => Ok((session, sandbox)),
+            Err(e) => {
+                if let Some(s) = sandbox {
+                    s.stop().await;
+                }
+                Err(CliError::usage(e.to_string()))
             }
-            Err(CliError::usage(e.to_string()))
         }
     }
 }
 
-async fn run_document(plan: Plan, args: RunArgs) -> Result<(), CliError> {
-    let Plan {
-        node,
-        parameters: cli_parameters,
-        options,
-        unknown,
-        cancel,
-    } = plan;
-    let document = input_reader::read_document(args.input.as_deref())?;
-    let mut input = RunInput::from_value(document).map_err(|e| CliError::usage(e.to_string()))?;
-    for (k, v) in cli_parameters {
-        input.parameters.entry(k).or_insert(v);
+/// NDJSON input as work items, parsed and validated as they arrive, so memory does not grow
+/// with the input. A line past the length limit is reported as soon as the limit is crossed.
+fn line_items<R>(reader: R, plan: Plan) -> impl futures::Stream<Item = WorkItem> + Send
+where
+    R: tokio::io::AsyncBufRead + Unpin + Send,
+{
+    struct State<R> {
+        reader: R,
+        plan: Plan,
+        lines: input_reader::Lines,
+        index: usize,
+        done: bool,
     }
-    let continue_on_fail = args.continue_on_fail || input.continue_on_fail.unwrap_or(false);
-    check_node_parameters(node.as_ref(), &input.parameters, unknown)?;
-
-    // Every item is validated before anything is sent.
-    let items = std::mem::take(&mut input.items);
-    let total = items.len();
-    let mut prepared = Vec::with_capacity(total);
-    let mut invalid = Vec::new();
-    for (index, item) in items.into_iter().enumerate() {
-        let result = prepare_item(node.as_ref(), &input.parameters, index, item, unknown);
-        if let Err(ItemFailure::Invalid(p)) = &result {
-            invalid.push(p.clone());
+    let state = State {
+        reader,
+        plan,
+        lines: input_reader::Lines::default(),
+        index: 0,
+        done: false,
+    };
+    futures::stream::unfold(state, |mut st| async move {
+        if st.done {
+            return None;
         }
-        prepared.push((index, result));
-    }
-    let layout = if args.pretty {
-        Layout::Pretty
-    } else {
-        Layout::Document
-    };
-    if !invalid.is_empty() && !continue_on_fail {
-        return refuse_invalid(&invalid, total, layout);
-    }
-    if total == 0 {
-        // Nothing to do, so nothing to connect to: no credentials needed.
-        let writer = ItemWriter::new(layout).map_err(write_error)?;
-        return writer
-            .finish(None)
-            .or_else(ignore_broken_pipe)
-            .map_err(write_error);
-    }
-
-    let (session, sandbox) = open_session(
-        node.as_ref(),
-        input.credentials.take(),
-        &args.connection,
-        &options,
-    )
-    .await?;
-    let config = RunConfig {
-        concurrency: args.concurrency as usize,
-        continue_on_fail,
-        cancel,
-    };
-    let result = execute(
-        session,
-        futures::stream::iter(prepared),
-        &config,
-        layout,
-        Some(total),
-    )
-    .await;
-    if let Some(s) = sandbox {
-        s.stop().await;
-    }
-    result
-}
-
-fn check_node_parameters(
-    node: &dyn DynNode,
-    parameters: &Map<String, Value>,
-    unknown: UnknownFields,
-) -> Result<(), CliError> {
-    if unknown == UnknownFields::Ignore {
-        return Ok(());
-    }
-    let typos = nodehost_core::input::unknown_node_parameters(parameters, node.validator());
-    if typos.is_empty() {
-        return Ok(());
-    }
-    Err(CliError::usage(format!(
-        "unknown node-level parameter(s) {}: no operation of `{}` takes them",
-        typos
-            .iter()
-            .map(|t| format!("`{t}`"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        node.spec().name
-    )))
+        let index = st.index;
+        let item = match st.lines.next(&mut st.reader).await {
+            Ok(None) => return None,
+            Err(e) => {
+                st.done = true;
+                Plan::unreadable(
+                    index,
+                    format!("input line {}: cannot read input: {e}", st.lines.number() + 1),
+                )
+            }
+            Ok(Some(Line::TooLong(n))) => Plan::unreadable(
+                index,
+                format!(
+                    "input line {n}: line is longer than {} MiB",
+                    MAX_LINE_BYTES / (1024 * 1024)
+                ),
+            ),
+            Ok(Some(Line::Data(n, bytes))) => match nodehost_core::input::parse_json(&bytes) {
+                Err(e) => {
+                    let err = input_reader::json_error(&format!("line {n}"), &e);
+                    Plan::unreadable(index, format!("input line {n}: {}", err.message))
+                }
+                Ok(value) => match item_fields(index, value) {
+                    Err(e) => Plan::unreadable(index, format!("input line {n}: {e}")),
+                    Ok(item) => st.plan.prepare(index, item),
+                },
+            },
+        };
+        st.index += 1;
+        Some((item, st))
+    })
 }
 
 /// Without continue-on-fail, one invalid item stops the run before anything is sent.
-fn refuse_invalid(invalid: &[ItemProblems], total: usize, layout: Layout) -> Result<(), CliError> {
-    for p in invalid {
-        eprintln!("nodehost: {p}");
+fn refuse(refused: &RunReport, total: usize, layout: Layout) -> Result<(), CliError> {
+    let error = refused.error(Some(total));
+    if let Some(StopCause::Invalid { listed, more }) = &refused.stop {
+        for p in listed {
+            say(p);
+        }
+        if *more > 0 {
+            say(format!("... and {more} more invalid item(s)"));
+        }
     }
-    let message = format!("{} of {total} item(s) invalid; nothing was sent", invalid.len());
-    let error = json!({
-        "message": message,
-        "invalidItems": invalid.iter().map(|p| json!({
-            "item": p.item,
-            "message": p.to_string(),
-            "problems": p.problems,
-        })).collect::<Vec<_>>(),
-        "applied": [],
-        "notRun": [[0, total.saturating_sub(1)]],
-    });
+    let message = error.as_ref().map(|e| e.message.clone()).unwrap_or_default();
     let writer = ItemWriter::new(layout).map_err(write_error)?;
     writer
-        .finish(Some(&error))
-        .or_else(ignore_broken_pipe)
+        .finish(error.map(|e| e.to_value()).as_ref())
         .map_err(write_error)?;
     Err(CliError::stopped(message))
 }
 
 fn write_error(e: std::io::Error) -> CliError {
-    CliError::usage(format!("cannot write output: {e}"))
+    CliError::stopped(format!("cannot write output: {e}"))
 }
 
 async fn execute<S>(
@@ -285,178 +373,93 @@ async fn execute<S>(
     total: Option<usize>,
 ) -> Result<(), CliError>
 where
-    S: futures::Stream<Item = (usize, Result<nodehost_core::Prepared, ItemFailure>)> + Send,
+    S: futures::Stream<Item = WorkItem> + Send,
 {
     let mut writer = ItemWriter::new(layout).map_err(write_error)?;
-    let report = engine::execute(session, items, config, |item| writer.item(item)).await;
-    let error = report.error_json(total);
-    if report.output_error.is_none() {
-        writer
-            .finish(error.as_ref())
-            .or_else(ignore_broken_pipe)
-            .map_err(write_error)?;
+    let mut sink = FnSink(|item| writer.item(&item));
+    let report = engine::execute(session, items, config, &mut sink).await;
+    let error = report.error(total);
+    if !report.output_failed()
+        && let Err(e) = writer.finish(error.as_ref().map(|e| e.to_value()).as_ref())
+    {
+        say(format!("cannot write output: {e}"));
+        return Err(stopped_summary(&report, total, "run stopped"));
     }
-    conclude(&report, total)
+    conclude(&report, error.as_ref().map(|e| e.message.as_str()), total)
 }
 
-/// One line on stderr about how the run ended, and the exit status.
-fn conclude(report: &RunReport, total: Option<usize>) -> Result<(), CliError> {
-    if let Some(e) = &report.output_error {
-        // The reader went away (`| head`): not a failure worth shouting about.
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            return Ok(());
-        }
-        return Err(CliError::usage(format!("cannot write output: {e}")));
-    }
-    if let Some(failure) = &report.stopped_by {
-        let not_run = report.not_run_with_unread(total).count();
-        let unread = if total.is_none() {
-            "; the rest of the input was not read"
-        } else {
-            ""
-        };
-        return Err(CliError::stopped(format!(
-            "{failure}\nnodehost: run stopped: {} item(s) applied, {} failed, {not_run} not run{unread} \
-             (see \"error\" in the output)",
-            report.applied.count(),
-            report.failed.count(),
-        )));
-    }
-    if report.cancelled {
-        return Err(CliError::stopped(format!(
-            "run interrupted: {} item(s) applied; the rest were not started",
-            report.applied.count()
-        )));
-    }
-    if !report.failed.is_empty() {
-        eprintln!(
-            "nodehost: {} item(s) failed and were written as error items (continue-on-fail)",
-            report.failed.count()
-        );
-    }
-    Ok(())
-}
-
-async fn run_lines(plan: Plan, args: RunArgs) -> Result<(), CliError> {
-    let Plan {
-        node,
-        parameters,
-        options,
-        unknown,
-        cancel,
-    } = plan;
-    check_node_parameters(node.as_ref(), &parameters, unknown)?;
-    let reader: Box<dyn tokio::io::AsyncRead + Send + Unpin> = match &args.input {
-        Some(path) => Box::new(
-            tokio::fs::File::open(path)
-                .await
-                .map_err(|e| CliError::usage(format!("cannot read {}: {e}", path.display())))?,
-        ),
-        None => Box::new(tokio::io::stdin()),
-    };
-    let reader = tokio::io::BufReader::with_capacity(256 * 1024, reader);
-    let (session, sandbox) = open_session(node.as_ref(), None, &args.connection, &options).await?;
-    let config = RunConfig {
-        concurrency: args.concurrency as usize,
-        continue_on_fail: args.continue_on_fail,
-        cancel: Arc::clone(&cancel),
-    };
-    let parameters = Arc::new(parameters);
-    struct State {
-        reader: tokio::io::BufReader<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
-        line_no: usize,
-        index: usize,
-        done: bool,
-    }
-    let state = State {
-        reader,
-        line_no: 0,
-        index: 0,
-        done: false,
-    };
-    let stream_node = Arc::clone(&node);
-    let stream_cancel = Arc::clone(&cancel);
-    // Items are parsed and validated as they arrive, so memory does not grow with the input.
-    let items = futures::stream::unfold(state, move |mut st| {
-        let node = Arc::clone(&stream_node);
-        let parameters = Arc::clone(&parameters);
-        let cancel = Arc::clone(&stream_cancel);
-        async move {
-            if st.done {
-                return None;
+/// Lines on stderr about how the run ended, and the exit status.
+fn conclude(report: &RunReport, message: Option<&str>, total: Option<usize>) -> Result<(), CliError> {
+    match &report.stop {
+        None => {
+            if !report.failed.is_empty() {
+                say(format!(
+                    "{} item(s) failed and were written as error items (continue-on-fail)",
+                    report.failed.count()
+                ));
             }
-            let line = tokio::select! {
-                line = input_reader::next_line(&mut st.reader, &mut st.line_no) => line,
-                () = wait_for(&cancel) => return None,
-            };
-            let index = st.index;
-            let result = match line {
-                Ok(None) => return None,
-                Err(e) => {
-                    st.done = true;
-                    Err(line_problem(
-                        index,
-                        st.line_no + 1,
-                        format!("cannot read input: {e}"),
-                    ))
-                }
-                Ok(Some(Line::TooLong(n))) => Err(line_problem(
-                    index,
-                    n,
-                    format!("line is longer than {} MiB", MAX_LINE_BYTES / (1024 * 1024)),
-                )),
-                Ok(Some(Line::Data(n, bytes))) => match serde_json::from_slice::<Value>(&bytes) {
-                    Err(e) => {
-                        let err = input_reader::json_error(&format!("line {n}"), &e);
-                        Err(line_problem(index, n, err.message))
-                    }
-                    Ok(value) => match item_fields(index, value) {
-                        Err(e) => Err(line_problem(index, n, e.to_string())),
-                        Ok(item) => prepare_item(node.as_ref(), &parameters, index, item, unknown),
-                    },
-                },
-            };
-            st.index += 1;
-            Some(((index, result), st))
+            Ok(())
         }
-    })
-    .boxed();
-    let result = execute(session, items, &config, Layout::Lines, None).await;
-    if let Some(s) = sandbox {
-        s.stop().await;
-    }
-    result
-}
-
-fn line_problem(index: usize, line: usize, message: String) -> ItemFailure {
-    ItemFailure::Invalid(ItemProblems {
-        item: index,
-        problems: vec![Problem {
-            path: String::new(),
-            message: format!("input line {line}: {message}"),
-        }],
-    })
-}
-
-async fn wait_for(flag: &AtomicBool) {
-    while !flag.load(Ordering::Acquire) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        Some(StopCause::Cancelled) => Err(stopped_summary(report, total, "run interrupted")),
+        Some(_) => {
+            say(message.unwrap_or("run stopped"));
+            Err(stopped_summary(report, total, "run stopped"))
+        }
     }
 }
 
-pub async fn test_credentials(registry: &Registry, args: CredentialsTestArgs) -> Result<(), CliError> {
-    let node = registry
-        .get(&args.node)
-        .ok_or_else(|| unknown_node(registry, &args.node))?;
-    let options = run_options(&args.connection)?;
-    let (session, sandbox) = open_session(node.as_ref(), None, &args.connection, &options).await?;
+/// `HOW: N item(s) applied, M failed, K not run` (and what may have been applied), as the
+/// exit-1 error.
+fn stopped_summary(report: &RunReport, total: Option<usize>, how: &str) -> CliError {
+    let not_run = report.not_run_with_unread(total).count();
+    let mut line = format!(
+        "{how}: {} item(s) applied, {} failed, {not_run} not run",
+        report.applied.count(),
+        report.failed.count(),
+    );
+    if !report.maybe_applied.is_empty() {
+        line.push_str(&format!(
+            ", {} maybe applied (check them before re-running)",
+            report.maybe_applied.count()
+        ));
+    }
+    if total.is_none() {
+        line.push_str("; the rest of the input was not read");
+    }
+    if report.output_failed() {
+        line.push_str(" (output could not be written)");
+    } else {
+        line.push_str(" (see \"error\" in the output)");
+    }
+    CliError::stopped(line)
+}
+
+pub async fn test_credentials(registry: Registry, args: CredentialsTestArgs) -> Result<(), CliError> {
+    let host = Host::with_options(registry, session_options(&args.connection)?);
+    let node = host
+        .node(&args.node)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let invocation = Invocation {
+        host,
+        node,
+        cli_parameters: Map::new(),
+        unknown: UnknownFields::Reject,
+        signals: Signals::install(),
+    };
+    let credentials = if args.connection.sandbox {
+        None
+    } else {
+        credentials(&invocation.node, None, &args.connection)?
+    };
+    invocation.secrets_of(credentials.as_ref());
+    let (session, sandbox) = invocation.open(credentials, &args.connection).await?;
     let result = session.test_credentials().await;
     if let Some(s) = sandbox {
         s.stop().await;
     }
     match result {
         Ok(who) => {
-            eprintln!("nodehost: credentials work: {who}");
+            say(format!("credentials work: {who}"));
             print_json(&json!({ "ok": true, "message": who }), true)
         }
         Err(e) => {

@@ -12,7 +12,7 @@ fn definitions_dir() -> PathBuf {
 #[test]
 fn checked_in_definitions_match_the_code() {
     let registry = nodehost_cli::registry();
-    let files = nodehost_cli::definition_files(&registry);
+    let files = registry.definition_files();
     assert!(!files.is_empty());
     let mut stale = Vec::new();
     for (name, value) in &files {
@@ -39,7 +39,7 @@ fn checked_in_definitions_match_the_code() {
 #[test]
 fn every_definition_is_pinned() {
     let registry = nodehost_cli::registry();
-    for (name, value) in nodehost_cli::definition_files(&registry) {
+    for (name, value) in registry.definition_files() {
         insta::assert_json_snapshot!(name, value);
     }
 }
@@ -85,10 +85,34 @@ fn the_definition_declares_what_n8n_and_agents_need() {
         serde_json::json!({"show": {"operation": ["getAll"], "returnAll": [false]}}),
         "the form shows `limit` only when `returnAll` is off"
     );
-    let cred = node.credential_definition().expect("credential type");
+    let cred = node.credential().expect("credential type").to_definition();
     let key = cred["properties"]
         .as_array()
         .and_then(|p| p.iter().find(|p| p["name"] == "apiKey"))
         .expect("apiKey property");
     assert_eq!(key["typeOptions"]["password"], true, "the key is marked secret");
+}
+
+#[test]
+fn every_definition_reads_back_as_the_same_description() {
+    // What a plugin answers and what a cache holds is the definition file; read back, it must
+    // describe the node exactly as the code does.
+    let registry = nodehost_cli::registry();
+    for node in registry.nodes() {
+        let read: nodehost_core::NodeDescription =
+            serde_json::from_value(node.definition().clone()).expect("a definition reads back");
+        assert_eq!(
+            &serde_json::to_value(&read).unwrap(),
+            node.definition(),
+            "{}",
+            node.name()
+        );
+        assert_eq!(read.operations, node.description().operations, "{}", node.name());
+        assert_eq!(read.default_operation, node.description().default_operation);
+    }
+    for kind in registry.credential_types() {
+        let read: nodehost_core::CredentialType =
+            serde_json::from_value(kind.to_definition()).expect("a credential definition reads back");
+        assert_eq!(&read, kind);
+    }
 }

@@ -7,7 +7,7 @@
 mod support;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use nodehost_core::{Registry, RunConfig, RunOptions, UnknownFields, engine, prepare_item};
+use nodehost_core::{FnSink, Plan, Registry, RunConfig, SessionOptions, UnknownFields, engine};
 use serde_json::{Map, Value, json};
 
 // The allocator the nodehost binary ships with, so items/s here are those of the binary.
@@ -26,8 +26,7 @@ fn items(n: usize) -> Vec<Map<String, Value>> {
 fn bench(c: &mut Criterion) {
     let mut registry = Registry::new();
     registry.register(support::MemoNode::default()).unwrap();
-    let node = registry.get("memo").unwrap();
-    let params = Map::new();
+    let plan = Plan::new(registry.get("memo").unwrap(), Map::new(), UnknownFields::Reject).unwrap();
     const N: usize = 10_000;
 
     let mut group = c.benchmark_group("dispatch");
@@ -37,7 +36,7 @@ fn bench(c: &mut Criterion) {
             || items(N),
             |items| {
                 for (i, item) in items.into_iter().enumerate() {
-                    let p = prepare_item(node.as_ref(), &params, i, item, UnknownFields::Reject);
+                    let (_, p) = plan.prepare(i, item);
                     std::hint::black_box(p.is_ok());
                 }
             },
@@ -57,32 +56,32 @@ fn bench(c: &mut Criterion) {
     let mut registry = Registry::new();
     registry.register(memo).unwrap();
     let node = registry.get("memo").unwrap();
-    let session = rt.block_on(node.open(None, &RunOptions::default())).unwrap();
+    let session = rt.block_on(node.open(None, &SessionOptions::default())).unwrap();
+    let plan = Plan::new(node, Map::new(), UnknownFields::Reject).unwrap();
     for concurrency in [1usize, 16] {
         let name = format!("resolve+validate+execute (1 core, concurrency {concurrency})");
         group.bench_function(name, |b| {
             b.iter_batched(
                 || items(N),
                 |items| {
-                    let prepared = items.into_iter().enumerate().map(|(i, item)| {
-                        (
-                            i,
-                            prepare_item(node.as_ref(), &params, i, item, UnknownFields::Reject),
-                        )
-                    });
+                    let prepared = items
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, item)| plan.prepare(i, item));
                     let config = RunConfig {
                         concurrency,
                         ..RunConfig::default()
                     };
                     let mut count = 0usize;
+                    let mut sink = FnSink(|_| {
+                        count += 1;
+                        Ok(())
+                    });
                     rt.block_on(engine::execute(
                         session.clone(),
                         futures::stream::iter(prepared),
                         &config,
-                        |_| {
-                            count += 1;
-                            Ok(())
-                        },
+                        &mut sink,
                     ));
                     assert_eq!(count, N);
                 },

@@ -1,66 +1,28 @@
-//! The n8n-compatible definitions of nodes and credential types, derived from a node's
-//! [`NodeSpec`] and the schemas of its `Params` and `Credentials` types.
+//! The n8n form (`properties`) derived from a typed node's per-operation schemas, and the
+//! published shape of credential types.
 //!
 //! `properties` are computed from the same per-operation schemas the validator uses, so the
 //! form a user sees and the checks the engine makes cannot disagree.
 
 use serde_json::{Map, Value, json};
 
-use crate::node::{CredentialSpec, NodeSpec};
-use crate::schema::{DIALECT, OperationSchema, all_defs, combined_schema};
-
-/// Build a node's definition (the content of `node-definitions/<name>.json`).
-pub fn node_definition(spec: &NodeSpec, ops: &[OperationSchema]) -> Value {
-    let mut def = Map::new();
-    def.insert("displayName".into(), json!(spec.display_name));
-    def.insert("name".into(), json!(spec.name));
-    if let Some(icon) = spec.icon {
-        def.insert("icon".into(), json!(icon));
-    }
-    def.insert("group".into(), json!(spec.group));
-    def.insert("version".into(), json!(spec.version));
-    def.insert("subtitle".into(), json!("={{$parameter[\"operation\"]}}"));
-    def.insert("description".into(), json!(spec.description));
-    def.insert("defaults".into(), json!({ "name": spec.display_name }));
-    def.insert("inputs".into(), json!(["main"]));
-    def.insert("outputs".into(), json!(["main"]));
-    let credentials: Vec<Value> = spec
-        .credential
-        .iter()
-        .map(|c| json!({ "name": c.name, "required": true }))
-        .collect();
-    def.insert("credentials".into(), Value::Array(credentials));
-    def.insert("usableAsTool".into(), json!(spec.usable_as_tool));
-    def.insert("properties".into(), Value::Array(properties(spec, ops)));
-    let hints: Map<String, Value> = spec
-        .operations
-        .iter()
-        .map(|o| (o.value.to_owned(), json!(o.hints)))
-        .collect();
-    def.insert("operations".into(), Value::Object(hints));
-    def.insert(
-        "parametersSchema".into(),
-        combined_schema(spec.display_name, ops, spec.default_operation),
-    );
-    Value::Object(def)
-}
+use crate::description::{CredentialType, OperationDescription};
+use crate::schema::{DIALECT, OperationSchema, all_defs};
 
 /// The n8n `properties`: the operation selector, then each field once per distinct shape,
 /// shown for the operations that take it.
-fn properties(spec: &NodeSpec, ops: &[OperationSchema]) -> Vec<Value> {
-    let options: Vec<Value> = spec
-        .operations
+pub(crate) fn properties(
+    default_operation: &str,
+    operations: &[OperationDescription],
+    ops: &[OperationSchema],
+) -> Vec<Value> {
+    let options: Vec<Value> = operations
         .iter()
         .map(|o| {
-            let description = ops
-                .iter()
-                .find(|s| s.name == o.value)
-                .and_then(|s| s.description.clone())
-                .unwrap_or_default();
             json!({
                 "name": o.display_name,
                 "value": o.value,
-                "description": description,
+                "description": o.description.clone().unwrap_or_default(),
                 "action": o.action,
             })
         })
@@ -71,7 +33,7 @@ fn properties(spec: &NodeSpec, ops: &[OperationSchema]) -> Vec<Value> {
         "type": "options",
         "noDataExpression": true,
         "options": options,
-        "default": spec.default_operation,
+        "default": default_operation,
     })];
 
     // (field name, schema, required) -> operations, in first-seen order.
@@ -251,12 +213,9 @@ fn display_name(field: &str) -> String {
 }
 
 /// Build a credential type's definition (`node-definitions/<name>.credentials.json`).
-pub fn credential_definition(spec: &CredentialSpec, schema: &Value) -> Value {
-    let required: Vec<&str> = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+pub(crate) fn credential_definition(credential: &CredentialType) -> Value {
+    let schema = &credential.schema;
+    let required = credential.required_fields();
     let properties: Vec<Value> = schema
         .get("properties")
         .and_then(Value::as_object)
@@ -268,22 +227,22 @@ pub fn credential_definition(spec: &CredentialSpec, schema: &Value) -> Value {
         })
         .unwrap_or_default();
     let mut def = Map::new();
-    def.insert("name".into(), json!(spec.name));
-    def.insert("displayName".into(), json!(spec.display_name));
-    if let Some(url) = spec.documentation_url {
+    def.insert("name".into(), json!(credential.name));
+    def.insert("displayName".into(), json!(credential.display_name));
+    if let Some(url) = &credential.documentation_url {
         def.insert("documentationUrl".into(), json!(url));
     }
     def.insert("properties".into(), Value::Array(properties));
-    if let Some(a) = &spec.authenticate {
+    if let Some(a) = &credential.authenticate {
         def.insert("authenticate".into(), a.clone());
     }
-    if let Some(t) = &spec.test {
+    if let Some(t) = &credential.test {
         def.insert("test".into(), t.clone());
     }
-    let env: Map<String, Value> = spec
+    let env: Map<String, Value> = credential
         .env
         .iter()
-        .map(|(field, var)| ((*field).to_owned(), json!(var)))
+        .map(|(field, var)| (field.clone(), json!(var)))
         .collect();
     def.insert("environment".into(), Value::Object(env));
     let mut schema = schema.clone();

@@ -1,22 +1,31 @@
 //! The execution engine: runs prepared items with bounded concurrency, keeps output in input
-//! order, applies continue-on-fail, stops on the first failure otherwise, and reports which
-//! items were applied, failed or never ran.
+//! order, applies continue-on-fail, stops on the first failure otherwise, and accounts for
+//! every item (applied, failed, maybe applied, not run).
 //!
-//! It reads items as a stream and emits output items as they complete in order, so a run of
-//! any length holds at most `concurrency` items in memory.
+//! It reads items as a stream and hands output items to an async [`OutputSink`] as they
+//! complete in order; while the sink is busy no further item is settled, and at most
+//! `concurrency` items are in flight, so a run of any length holds a bounded number of items
+//! in memory. Each run has its own tokens: `cancel` stops starting items (in-flight ones
+//! finish), `abort` also gives up the items in flight, reporting writes among them as maybe
+//! applied. Runs share nothing, so a process may drive any number at once.
 
+use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use futures::{Stream, StreamExt, future::Either};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
 
-use crate::erased::{DynSession, Prepared};
 use crate::error::{ItemProblems, NodeError};
-use crate::input::InputError;
+use crate::hosted::{DynSession, Prepared};
+use crate::node::ItemContext;
 use crate::output::Output;
+use crate::report::{RunReport, StopCause};
 use crate::schedule::{Done, FireOnDrop, Scheduler};
+use crate::secrets::Secrets;
 
 /// How a run behaves.
 #[derive(Debug, Clone)]
@@ -25,8 +34,14 @@ pub struct RunConfig {
     pub concurrency: usize,
     /// Turn failing items into error items instead of stopping.
     pub continue_on_fail: bool,
-    /// Set from outside (e.g. Ctrl-C) to stop starting new items; in-flight ones finish.
-    pub cancel: Arc<AtomicBool>,
+    /// Longest one item may take, attempts and backoff included (`None`: no limit).
+    pub item_deadline: Option<Duration>,
+    /// Cancel to stop starting items; the ones in flight finish.
+    pub cancel: CancellationToken,
+    /// Cancel to give up the items in flight too.
+    pub abort: CancellationToken,
+    /// Secrets removed from every error item and from the stop report.
+    pub secrets: Secrets,
 }
 
 impl Default for RunConfig {
@@ -34,7 +49,10 @@ impl Default for RunConfig {
         Self {
             concurrency: 8,
             continue_on_fail: false,
-            cancel: Arc::new(AtomicBool::new(false)),
+            item_deadline: None,
+            cancel: CancellationToken::new(),
+            abort: CancellationToken::new(),
+            secrets: Secrets::none(),
         }
     }
 }
@@ -53,31 +71,43 @@ impl Serialize for OutputItem {
         use serde::ser::SerializeMap;
         let mut map = serializer.serialize_map(Some(2))?;
         map.serialize_entry("json", &self.json)?;
-        map.serialize_entry(
-            "pairedItem",
-            &PairedItem {
-                item: self.paired_item,
-            },
-        )?;
+        map.serialize_entry("pairedItem", &json!({ "item": self.paired_item }))?;
         map.end()
     }
 }
 
-#[derive(Serialize)]
-struct PairedItem {
-    item: usize,
+/// Where a run's output items go, in input order. While `send` is pending the engine settles
+/// no further item: that is the run's backpressure. An error stops the run like a failed
+/// item: nothing new starts, in-flight items finish and are accounted for.
+pub trait OutputSink: Send {
+    /// Take one output item.
+    fn send(&mut self, item: OutputItem) -> impl Future<Output = std::io::Result<()>> + Send;
+}
+
+impl OutputSink for Vec<OutputItem> {
+    async fn send(&mut self, item: OutputItem) -> std::io::Result<()> {
+        self.push(item);
+        Ok(())
+    }
+}
+
+/// A synchronous function as a sink, e.g. a writer of stdout.
+#[derive(Debug)]
+pub struct FnSink<F>(pub F);
+
+impl<F: FnMut(OutputItem) -> std::io::Result<()> + Send> OutputSink for FnSink<F> {
+    async fn send(&mut self, item: OutputItem) -> std::io::Result<()> {
+        (self.0)(item)
+    }
 }
 
 /// Why one item failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ItemFailure {
-    /// Its parameters are invalid (nothing was sent).
+    /// Its input or parameters are invalid (nothing was sent).
     #[error("{0}")]
     Invalid(ItemProblems),
-    /// Its input could not be read (e.g. a malformed NDJSON line).
-    #[error("{0}")]
-    Input(InputError),
     /// The node failed executing it.
     #[error("item {item}: {error}")]
     Node {
@@ -89,7 +119,7 @@ pub enum ItemFailure {
 }
 
 impl ItemFailure {
-    /// The error object of an error item or of the run's `error` member.
+    /// The error object of an error item.
     pub fn to_json(&self) -> Map<String, Value> {
         match self {
             ItemFailure::Invalid(p) => {
@@ -97,11 +127,6 @@ impl ItemFailure {
                 m.insert("message".into(), json!(p.to_string()));
                 m.insert("item".into(), json!(p.item));
                 m.insert("problems".into(), json!(p.problems));
-                m
-            }
-            ItemFailure::Input(e) => {
-                let mut m = Map::new();
-                m.insert("message".into(), json!(e.to_string()));
                 m
             }
             ItemFailure::Node { item, error } => {
@@ -116,149 +141,68 @@ impl ItemFailure {
         }
     }
 
-    fn maybe_applied(&self) -> bool {
+    /// Index of the item.
+    pub fn item(&self) -> usize {
+        match self {
+            ItemFailure::Invalid(p) => p.item,
+            ItemFailure::Node { item, .. } => *item,
+        }
+    }
+
+    pub(crate) fn maybe_applied(&self) -> bool {
         matches!(self, ItemFailure::Node { error, .. } if error.maybe_applied)
     }
 }
 
-/// Sorted, merged index ranges (inclusive), for compact reports on long runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct Ranges(Vec<(usize, usize)>);
-
-impl Ranges {
-    /// Add an index (indices are added in increasing order).
-    pub fn push(&mut self, i: usize) {
-        match self.0.last_mut() {
-            Some((_, end)) if *end + 1 == i => *end = i,
-            _ => self.0.push((i, i)),
-        }
-    }
-
-    /// Number of indices.
-    pub fn count(&self) -> usize {
-        self.0.iter().map(|(a, b)| b - a + 1).sum()
-    }
-
-    /// Whether no index is present.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Whether `i` is present.
-    pub fn contains(&self, i: usize) -> bool {
-        self.0.iter().any(|(a, b)| (*a..=*b).contains(&i))
-    }
-}
-
-/// What happened to every item of a run.
-#[derive(Debug, Default)]
-pub struct RunReport {
-    /// Items read from the input.
-    pub seen: usize,
-    /// Items executed successfully (their effects are applied).
-    pub applied: Ranges,
-    /// Items that failed (error items under continue-on-fail).
-    pub failed: Ranges,
-    /// Failed items whose effect may nevertheless have reached the remote service.
-    pub maybe_applied: Ranges,
-    /// Items read but never started because the run stopped.
-    pub not_run: Ranges,
-    /// The failure that stopped the run (without continue-on-fail).
-    pub stopped_by: Option<ItemFailure>,
-    /// The run was cancelled from outside.
-    pub cancelled: bool,
-    /// Writing output failed (e.g. the reader went away); the run stopped.
-    pub output_error: Option<std::io::Error>,
-}
-
-impl RunReport {
-    /// Whether the run stopped early (failure, cancel or output error).
-    pub fn is_stopped(&self) -> bool {
-        self.stopped_by.is_some() || self.cancelled || self.output_error.is_some()
-    }
-
-    /// Items never started: those read but skipped, plus, when the input's length is known,
-    /// those never read because the run stopped first.
-    pub fn not_run_with_unread(&self, total_items: Option<usize>) -> Ranges {
-        let mut not_run = self.not_run.clone();
-        if let Some(total) = total_items {
-            for i in self.seen..total {
-                not_run.push(i);
-            }
-        }
-        not_run
-    }
-
-    /// The run's `error` member: what stopped it and what state every item is in.
-    pub fn error_json(&self, total_items: Option<usize>) -> Option<Value> {
-        let mut m = if let Some(f) = &self.stopped_by {
-            f.to_json()
-        } else if self.cancelled {
-            let mut m = Map::new();
-            m.insert(
-                "message".into(),
-                json!("run cancelled: no new item was started after the interrupt"),
-            );
-            m
-        } else {
-            return None;
-        };
-        let not_run = self.not_run_with_unread(total_items);
-        m.insert("applied".into(), json!(self.applied));
-        if !self.maybe_applied.is_empty() {
-            m.insert("maybeApplied".into(), json!(self.maybe_applied));
-        }
-        m.insert("failed".into(), json!(self.failed));
-        m.insert("notRun".into(), json!(not_run));
-        if total_items.is_none() && self.stopped_by.is_some() {
-            m.insert("inputAfterStopNotRead".into(), json!(true));
-        }
-        Some(Value::Object(m))
-    }
-}
-
-/// The outcome of an item whose node panicked. The panic payload is never forwarded: it could
-/// quote anything.
-fn panicked(index: usize) -> Outcome {
-    Outcome::Failed(ItemFailure::Node {
-        item: index,
-        error: NodeError::new("internal error: the node panicked on this item"),
-    })
-}
+/// One input item for the engine: its index and its prepared parameters, or why it cannot run.
+pub type WorkItem = (usize, Result<Prepared, ItemFailure>);
 
 enum Outcome {
     Output(Vec<Output>),
     Failed(ItemFailure),
+    /// Given up in flight because the run was aborted.
+    Aborted(ItemFailure),
     NotRun,
 }
 
-/// Run a stream of `(index, prepared item or failure)` in order of index and emit every
-/// output item in input order. `emit` failing (broken pipe) stops the run.
+/// Run a stream of work items (in order of index) and hand every output item to `sink` in
+/// input order. Returns what happened to every item.
 ///
 /// Must be awaited inside a Tokio runtime: each item runs as a task (`tokio::spawn`).
-pub async fn execute<S, F>(
+pub async fn execute<S, K>(
     session: Arc<dyn DynSession>,
     items: S,
     config: &RunConfig,
-    mut emit: F,
+    sink: &mut K,
 ) -> RunReport
 where
-    S: Stream<Item = (usize, Result<Prepared, ItemFailure>)> + Send,
-    F: FnMut(&OutputItem) -> std::io::Result<()>,
+    S: Stream<Item = WorkItem> + Send,
+    K: OutputSink,
 {
     let run = Run {
         continue_on_fail: config.continue_on_fail,
         stop_at: Arc::new(AtomicUsize::new(usize::MAX)),
-        cancel: Arc::clone(&config.cancel),
+        stopped: config.cancel.child_token(),
+        cancel: config.cancel.clone(),
+        abort: config.abort.clone(),
+        deadline: config.item_deadline,
+        secrets: config.secrets.clone(),
     };
-    let mut report = RunReport::default();
+    let mut report = RunReport {
+        secrets: config.secrets.clone(),
+        ..RunReport::default()
+    };
+    // Waiting for the next input item ends as soon as the run stops (a failure, output that
+    // cannot be written, a cancel), so a run reading an open stdin stops at once.
+    let items = items.take_until(run.stopped.clone().cancelled_owned());
     if config.concurrency <= 1 {
-        sequential(&run, session, items, &mut report, &mut emit).await;
+        sequential(&run, session, items, &mut report, sink).await;
     } else {
-        concurrent(&run, session, items, config.concurrency, &mut report, &mut emit).await;
+        concurrent(&run, session, items, config.concurrency, &mut report, sink).await;
     }
-    report.cancelled = run.cancel.load(Ordering::Acquire) && report.stopped_by.is_none();
+    if report.stop.is_none() && run.cancel.is_cancelled() {
+        report.stop = Some(StopCause::Cancelled);
+    }
     report
 }
 
@@ -268,34 +212,70 @@ struct Run {
     continue_on_fail: bool,
     /// Lowest index of an item whose failure stops the run; later items are not started.
     stop_at: Arc<AtomicUsize>,
-    cancel: Arc<AtomicBool>,
+    /// Cancelled when the run stops for any reason: ends the reading of input.
+    stopped: CancellationToken,
+    cancel: CancellationToken,
+    abort: CancellationToken,
+    deadline: Option<Duration>,
+    secrets: Secrets,
 }
 
 impl Run {
     /// Whether items may still start.
     fn going(&self) -> bool {
-        self.stop_at.load(Ordering::Acquire) == usize::MAX && !self.cancel.load(Ordering::Acquire)
+        !self.stopped.is_cancelled()
+    }
+
+    /// Stop the run at item `index`: no later item starts.
+    fn stop(&self, index: usize) {
+        self.stop_at.fetch_min(index, Ordering::AcqRel);
+        self.stopped.cancel();
     }
 
     /// Note a failure of item `index`: without continue-on-fail, no later item starts.
     fn failed(&self, index: usize) {
         if !self.continue_on_fail {
-            self.stop_at.fetch_min(index, Ordering::AcqRel);
+            self.stop(index);
         }
     }
 
     /// Execute one item, unless the run stopped before it or was cancelled.
     async fn item(&self, session: &dyn DynSession, index: usize, prepared: Prepared) -> Outcome {
-        if index > self.stop_at.load(Ordering::Acquire) || self.cancel.load(Ordering::Acquire) {
+        if index > self.stop_at.load(Ordering::Acquire) || self.cancel.is_cancelled() {
             return Outcome::NotRun;
         }
-        match session.execute(prepared).await {
+        let read_only = prepared.hints.read_only;
+        let context = ItemContext {
+            index,
+            deadline: self.deadline.map(|d| tokio::time::Instant::now() + d),
+            cancel: self.cancel.child_token(),
+        };
+        let result = match context.deadline {
+            None => session.execute(prepared, &context).await,
+            Some(at) => match tokio::time::timeout_at(at, session.execute(prepared, &context)).await {
+                Ok(result) => result,
+                Err(_) => Err(NodeError::new(format!(
+                    "did not finish within the item deadline of {}",
+                    human(self.deadline.unwrap_or_default())
+                ))
+                .maybe_applied(!read_only)),
+            },
+        };
+        match result {
             Ok(outputs) => Outcome::Output(outputs),
             Err(error) => {
                 self.failed(index);
                 Outcome::Failed(ItemFailure::Node { item: index, error })
             }
         }
+    }
+}
+
+fn human(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
     }
 }
 
@@ -309,15 +289,15 @@ impl Run {
 /// runtime's other worker takes part, the waits overlap, and six paired runs gave 0.91-1.04x
 /// the raw client's time against 1.01-1.69x inline, for some 20-40 µs more CPU per item in
 /// futex wake-ups.
-async fn sequential<S, F>(
+async fn sequential<S, K>(
     run: &Run,
     session: Arc<dyn DynSession>,
     items: S,
     report: &mut RunReport,
-    emit: &mut F,
+    sink: &mut K,
 ) where
-    S: Stream<Item = (usize, Result<Prepared, ItemFailure>)> + Send,
-    F: FnMut(&OutputItem) -> std::io::Result<()>,
+    S: Stream<Item = WorkItem> + Send,
+    K: OutputSink,
 {
     let mut items = std::pin::pin!(items);
     while run.going() {
@@ -335,22 +315,22 @@ async fn sequential<S, F>(
             }
             Ok(prepared) => spawn_item(run, &session, index, prepared, Vec::new(), None).await,
         };
-        settle(run, report, index, outcome, emit);
+        settle(run, report, index, outcome, sink).await;
     }
 }
 
 /// Up to `concurrency` items at once, a task each, so items (and the parsing of their answers)
 /// spread over every worker thread; output is still emitted in input order.
-async fn concurrent<S, F>(
+async fn concurrent<S, K>(
     run: &Run,
     session: Arc<dyn DynSession>,
     items: S,
     concurrency: usize,
     report: &mut RunReport,
-    emit: &mut F,
+    sink: &mut K,
 ) where
-    S: Stream<Item = (usize, Result<Prepared, ItemFailure>)> + Send,
-    F: FnMut(&OutputItem) -> std::io::Result<()>,
+    S: Stream<Item = WorkItem> + Send,
+    K: OutputSink,
 {
     let mut scheduler = Scheduler::default();
     let stream = items
@@ -369,13 +349,13 @@ async fn concurrent<S, F>(
         .buffered(concurrency);
     let mut stream = std::pin::pin!(stream);
     while let Some((index, outcome)) = stream.next().await {
-        settle(run, report, index, outcome, emit);
+        settle(run, report, index, outcome, sink).await;
     }
 }
 
 /// Starts item `index` as a task of its own, which waits for the items in `after` and marks
-/// `done` when it ends; the returned future gives its outcome. A task that panicked (or was
-/// aborted at shutdown) fails its item only.
+/// `done` when it ends; the returned future gives its outcome. A task that panicked fails its
+/// item only; an aborted run gives up the task, and a write among them may have been applied.
 fn spawn_item(
     run: &Run,
     session: &Arc<dyn DynSession>,
@@ -386,30 +366,47 @@ fn spawn_item(
 ) -> impl Future<Output = Outcome> + Send + 'static {
     let session = Arc::clone(session);
     let shared = run.clone();
-    let task = tokio::spawn(async move {
+    let abort = run.abort.clone();
+    let read_only = prepared.hints.read_only;
+    let mut task = tokio::spawn(async move {
         let _done = done.map(FireOnDrop);
         for dep in after {
             dep.wait().await;
         }
         shared.item(session.as_ref(), index, prepared).await
     });
-    async move { task.await.unwrap_or_else(|_| panicked(index)) }
+    let run = run.clone();
+    async move {
+        tokio::select! {
+            joined = &mut task => joined.unwrap_or_else(|e| {
+                run.failed(index);
+                // The panic payload is never forwarded: it could quote anything.
+                let what = if e.is_panic() { "the node panicked on this item" } else { "the item's task was stopped" };
+                Outcome::Failed(ItemFailure::Node { item: index, error: NodeError::internal(what) })
+            }),
+            () = abort.cancelled() => {
+                task.abort();
+                run.failed(index);
+                Outcome::Aborted(ItemFailure::Node {
+                    item: index,
+                    error: NodeError::new("stopped while in flight: the run was aborted")
+                        .maybe_applied(!read_only),
+                })
+            }
+        }
+    }
 }
 
-/// Record item `index`'s outcome and emit its output items (or its error item under
+/// Record item `index`'s outcome and send its output items (or its error item under
 /// continue-on-fail). Once output has failed, later outcomes are only recorded.
-fn settle<F>(run: &Run, report: &mut RunReport, index: usize, outcome: Outcome, emit: &mut F)
-where
-    F: FnMut(&OutputItem) -> std::io::Result<()>,
-{
+async fn settle<K: OutputSink>(
+    run: &Run,
+    report: &mut RunReport,
+    index: usize,
+    outcome: Outcome,
+    sink: &mut K,
+) {
     report.seen = index + 1;
-    if report.output_error.is_some() {
-        // In-flight items still finish; record them only.
-        if let Outcome::Output(_) = outcome {
-            report.applied.push(index);
-        }
-        return;
-    }
     let emitted: Vec<Output> = match outcome {
         Outcome::Output(outputs) => {
             report.applied.push(index);
@@ -422,27 +419,47 @@ where
             }
             if run.continue_on_fail {
                 let mut json = Map::new();
-                json.insert("error".into(), Value::Object(failure.to_json()));
+                json.insert(
+                    "error".into(),
+                    Value::Object(run.secrets.scrub_object(failure.to_json())),
+                );
                 vec![json.into()]
             } else {
-                if report.stopped_by.is_none() {
-                    report.stopped_by = Some(failure);
+                if report.stop.is_none() {
+                    report.stop = Some(StopCause::Item(failure));
                 }
                 Vec::new()
             }
+        }
+        Outcome::Aborted(failure) => {
+            report.failed.push(index);
+            if failure.maybe_applied() {
+                report.maybe_applied.push(index);
+            }
+            if report.stop.is_none() {
+                report.stop = Some(StopCause::Cancelled);
+            }
+            Vec::new()
         }
         Outcome::NotRun => {
             report.not_run.push(index);
             Vec::new()
         }
     };
+    if report.output_failed() {
+        // In-flight items still finish; they are only recorded.
+        return;
+    }
     for json in emitted {
-        if let Err(e) = emit(&OutputItem {
-            json,
-            paired_item: index,
-        }) {
-            report.output_error = Some(e);
-            run.stop_at.fetch_min(index, Ordering::AcqRel);
+        if let Err(e) = sink
+            .send(OutputItem {
+                json,
+                paired_item: index,
+            })
+            .await
+        {
+            run.stop(index);
+            report.set_output_error(e);
             break;
         }
     }

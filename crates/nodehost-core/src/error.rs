@@ -2,7 +2,7 @@
 //! and what validation reports for an input item.
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Why one item failed while executing. Rendered as the `error` of an output item.
 #[derive(Debug, Clone, PartialEq, Serialize, thiserror::Error)]
@@ -12,9 +12,10 @@ use serde_json::Value;
 pub struct NodeError {
     /// One line a user can act on. Must never contain a secret.
     pub message: String,
-    /// The remote service's HTTP status, when there was one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub http_status: Option<u16>,
+    /// Members added to the error object as they are, e.g. `httpStatus` from an HTTP node
+    /// (`nodehost_http` owns that name); the core gives them no meaning.
+    #[serde(flatten)]
+    pub fields: Box<Map<String, Value>>,
     /// Structured detail (e.g. the API's list of validation issues).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<Value>,
@@ -22,6 +23,10 @@ pub struct NodeError {
     /// lost). Reported so a user does not blindly re-run it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub maybe_applied: bool,
+    /// The failure is transient: trying the item again later may succeed (worth doing only for
+    /// an idempotent operation). Not part of the error object.
+    #[serde(skip)]
+    pub retryable: bool,
 }
 
 impl NodeError {
@@ -29,17 +34,30 @@ impl NodeError {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
-            http_status: None,
+            fields: Box::default(),
             details: None,
             maybe_applied: false,
+            retryable: false,
         }
     }
 
-    /// Attach the remote HTTP status.
+    /// A failure that is a bug, not the item's fault: said so in its message.
+    pub fn internal(what: impl std::fmt::Display) -> Self {
+        Self::new(format!(
+            "internal error (a bug in nodehost or the node, please report it): {what}"
+        ))
+    }
+
+    /// Add a member to the error object (`httpStatus`, ...).
     #[must_use]
-    pub fn with_status(mut self, status: u16) -> Self {
-        self.http_status = Some(status);
+    pub fn with_field(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.fields.insert(name.into(), value.into());
         self
+    }
+
+    /// A member added with [`NodeError::with_field`].
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields.get(name)
     }
 
     /// Attach structured details.
@@ -55,6 +73,13 @@ impl NodeError {
         self.maybe_applied = maybe;
         self
     }
+
+    /// Mark the failure transient (worth trying again).
+    #[must_use]
+    pub fn retryable(mut self, retryable: bool) -> Self {
+        self.retryable = retryable;
+        self
+    }
 }
 
 /// Why a run could not start: bad credentials, unusable options. Exit status 2 in the CLI.
@@ -62,12 +87,12 @@ impl NodeError {
 #[non_exhaustive]
 pub enum SetupError {
     /// The node needs credentials and none were given.
-    #[error("missing credentials of type `{credential}`: {hint}")]
+    #[error("missing credentials of type `{credential}` (fields: {})", fields.join(", "))]
     MissingCredentials {
         /// Credential type name.
         credential: String,
-        /// How to provide them.
-        hint: String,
+        /// Its fields, for the caller's hint on how to give them.
+        fields: Vec<String>,
     },
     /// Credentials were given but are unusable.
     #[error("invalid credentials of type `{credential}`: {reason}")]

@@ -1,105 +1,73 @@
-//! nodehost-core: the node model and the execution engine.
+//! nodehost-core: the node model, the run pipeline and the execution engine.
 //!
-//! A node implements the typed [`Node`] trait; a [`Registry`] holds nodes type-erased; the
-//! engine ([`engine::execute`]) runs items through a node's session with bounded concurrency,
-//! ordered output and continue-on-fail. This crate does no network or file I/O: nodes bring
-//! their own transport (see `nodehost-http`).
+//! A node is an owned [`NodeDescription`] (what it is, its operations with their side-effect
+//! hints and record locks, its parameters as JSON Schema) plus a backend that executes items:
+//! a typed Rust [`Node`] or a [`DynamicNode`] that takes JSON (a plugin). A [`Registry`] holds
+//! both kinds the same way; a [`Host`] runs them: every item resolved and validated before
+//! anything is sent ([`Plan`]), then executed with bounded concurrency, ordered output,
+//! continue-on-fail and a stop report ([`engine::execute`], [`RunDocument`]). This crate does
+//! no network or file I/O and knows no protocol: nodes bring their own transport (see
+//! `nodehost-http`).
 //!
-//! Embedding in an automation engine, in four steps:
+//! Embedding, from registry to ordered outputs:
 //!
-//! ```ignore
+//! ```
+//! # use nodehost_core::{Host, Registry, RunConfig, RunInput};
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let sandbox = gestor_sandbox::start(gestor_sandbox::SandboxConfig {
+//! #     listen: ([127, 0, 0, 1], 0).into(), db: gestor_sandbox::DbLocation::Memory, seed: 3,
+//! #     ..Default::default() }).await?;
+//! # let (url, key) = (sandbox.base_url(), sandbox.api_key().to_owned());
 //! let mut registry = Registry::new();
-//! registry.register(MyNode)?;                               // 1. register nodes
-//! let node = registry.get("myNode").unwrap();
-//! let session = node.open(credentials, &RunOptions::default()).await?;  // 2. open a session
-//! let prepared = prepare_all(node.as_ref(), &input, UnknownFields::Reject)?; // 3. validate all
-//! let report = engine::execute(session, futures::stream::iter(prepared), &RunConfig::default(),
-//!     |item| { println!("{}", serde_json::to_string(item)?); Ok(()) }).await;  // 4. run
+//! registry.register(node_gestor_clientes::ClienteNode)?;
+//! let host = Host::new(registry);
+//! let input = RunInput::from_value(serde_json::json!({
+//!     "credentials": {"baseUrl": url, "apiKey": key},
+//!     "items": [{"operation": "get", "clientId": 1}, {"operation": "getAll", "returnAll": false, "limit": 2}],
+//! }))?;
+//! let document = host.run("gestorClientesMaxCliente", input, &RunConfig::default()).await?;
+//! assert!(document.error.is_none());
+//! assert_eq!(document.items.len(), 3); // in input order, each paired with its input item
+//! # assert_eq!(document.items[0].paired_item, 0);
+//! # sandbox.shutdown().await?;
+//! # Ok(())
+//! # }
 //! ```
 //!
-//! `crates/nodehost-cli/examples/embed.rs` is the runnable version
+//! `crates/nodehost-cli/examples/embed.rs` streams the same run item by item
 //! (`cargo run -p nodehost-cli --example embed`).
 
-pub mod definition;
+mod definition;
+pub mod description;
 pub mod engine;
-pub mod erased;
 pub mod error;
+pub mod hosted;
 pub mod input;
+mod locks;
 pub mod node;
-pub mod options;
 pub mod output;
+pub mod pipeline;
 pub mod registry;
-pub mod retry;
-pub mod schedule;
+pub mod report;
+mod schedule;
 pub mod schema;
+pub mod secrets;
 pub mod validate;
 
-pub use engine::{ItemFailure, OutputItem, RunConfig, RunReport};
-pub use erased::{DynNode, DynSession, Prepared};
-pub use error::{ItemProblems, NodeError, Problem, SetupError};
-pub use input::{InputError, RunInput};
-pub use node::{
-    CredentialSpec, Json, Lock, NoCredentials, Node, NodeSpec, OperationHints, OperationSpec, StringFormat,
+pub use description::{
+    CredentialType, DescriptionError, LockTemplates, NodeDescription, OperationDescription, OperationHints,
+    StringFormat,
 };
-pub use options::{HttpOptions, RetryPolicy, RunOptions};
+pub use engine::{FnSink, ItemFailure, OutputItem, OutputSink, RunConfig, WorkItem};
+pub use error::{ItemProblems, NodeError, Problem, SetupError};
+pub use hosted::{DynSession, DynamicNode, HostedNode, JsonSession, NodeBackend, Prepared};
+pub use input::{InputError, RunInput};
+pub use node::{ItemContext, Json, Lock, NoCredentials, Node, NodeInfo, SessionOptions};
 pub use output::Output;
+pub use pipeline::{Host, Plan, RequestError};
 pub use registry::{Registry, RegistryError};
+pub use report::{Ranges, RunDocument, RunError, RunReport, StopCause, StopReason};
+pub use secrets::Secrets;
+pub use tokio_util::sync::CancellationToken;
 pub use validate::UnknownFields;
-
-use serde_json::{Map, Value};
-
-/// One input item's index and its prepared parameters or why it cannot run.
-pub type PreparedItem = (usize, Result<Prepared, ItemFailure>);
-
-/// Resolve and validate one item: node-level parameters, default operation, schema checks.
-pub fn prepare_item(
-    node: &dyn DynNode,
-    parameters: &Map<String, Value>,
-    index: usize,
-    item: Map<String, Value>,
-    unknown: UnknownFields,
-) -> Result<Prepared, ItemFailure> {
-    let resolved = input::resolve(parameters, item, node.spec().default_operation, node.validator());
-    node.prepare(resolved, unknown).map_err(|problems| {
-        ItemFailure::Invalid(ItemProblems {
-            item: index,
-            problems,
-        })
-    })
-}
-
-/// Validate every item of a run before anything executes. Returns the prepared items, or every
-/// invalid item's problems.
-pub fn prepare_all(
-    node: &dyn DynNode,
-    input: &RunInput,
-    unknown: UnknownFields,
-) -> Result<Vec<PreparedItem>, Vec<ItemProblems>> {
-    let mut prepared = Vec::with_capacity(input.items.len());
-    let mut invalid = Vec::new();
-    let unknown_params = input::unknown_node_parameters(&input.parameters, node.validator());
-    if !unknown_params.is_empty() && unknown == UnknownFields::Reject {
-        return Err(vec![ItemProblems {
-            item: 0,
-            problems: unknown_params
-                .into_iter()
-                .map(|p| Problem {
-                    path: format!("parameters.{p}"),
-                    message: format!("unknown node-level parameter `{p}`: no operation takes it"),
-                })
-                .collect(),
-        }]);
-    }
-    for (index, item) in input.items.iter().enumerate() {
-        let result = prepare_item(node, &input.parameters, index, item.clone(), unknown);
-        if let Err(ItemFailure::Invalid(p)) = &result {
-            invalid.push(p.clone());
-        }
-        prepared.push((index, result));
-    }
-    if invalid.is_empty() {
-        Ok(prepared)
-    } else {
-        Err(invalid)
-    }
-}

@@ -1,14 +1,23 @@
-//! The typed `Node` trait a node author implements, and what a node says about itself.
+//! The typed `Node` trait a Rust node author implements, and what an item's execution sees.
 //!
-//! This module owns the contract between the engine and a node. It knows no particular node.
+//! This module owns the contract between the engine and a typed node. It knows no particular
+//! node. A typed node becomes the same owned [`NodeDescription`] a plugin's definition does
+//! (see [`crate::hosted`]); everything downstream reads only that.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
 
+use crate::description::{CredentialType, StringFormat};
 use crate::error::{NodeError, SetupError};
-use crate::options::RunOptions;
 use crate::output::Output;
 
 /// A JSON object, as nodes build their outputs (see [`Output`]).
@@ -18,8 +27,20 @@ pub type Json = Map<String, Value>;
 ///
 /// `Params` is one item's parameters: an enum internally tagged by `operation`
 /// (`#[serde(tag = "operation", rename_all = "camelCase")]`) deriving `Deserialize` and
-/// `schemars::JsonSchema`. The engine derives the published JSON Schema, the n8n `properties`
-/// and the validator from that one type, so they cannot disagree.
+/// `schemars::JsonSchema`. Each variant declares its operation once, beside its doc comment:
+///
+/// ```text
+/// /// Get one client by its ID.
+/// #[schemars(extend("x-operation" = {"displayName": "Get", "action": "Get a client",
+///     "hints": "read", "locks": {"read": ["client/{clientId|int}"]}}))]
+/// Get(ClientRef),
+/// ```
+///
+/// `hints` is `read`, `create`, `update`, `delete` or an object
+/// `{"readOnly", "idempotent", "destructive"}`; `locks` are record-key templates
+/// ([`crate::LockTemplates`]). The host derives the published JSON Schema, the n8n
+/// `properties`, the validator and the record locks from that one type, so they cannot
+/// disagree.
 #[async_trait]
 pub trait Node: Send + Sync + 'static {
     /// One item's parameters, tagged by `operation`.
@@ -29,8 +50,14 @@ pub trait Node: Send + Sync + 'static {
     /// Per-run state opened from the credentials, e.g. an API client.
     type Session: Send + Sync + 'static;
 
-    /// What the node is: names, operations, credential type.
-    fn spec(&self) -> NodeSpec;
+    /// What the node is: names, version, default operation.
+    fn info(&self) -> NodeInfo;
+
+    /// The credential type, when the node needs one (build it with
+    /// [`CredentialType::for_fields`]).
+    fn credential(&self) -> Option<CredentialType> {
+        None
+    }
 
     /// Custom string formats referenced by `format` in the parameter schema, checked during
     /// validation so that every problem of an item is reported at once.
@@ -38,23 +65,22 @@ pub trait Node: Send + Sync + 'static {
         Vec::new()
     }
 
-    /// The records an item touches, so the engine can run items that touch the same record in
-    /// input order while everything else runs in parallel.
-    fn access(&self, params: &Self::Params) -> Vec<Lock> {
-        let _ = params;
-        Vec::new()
-    }
-
-    /// Open a session for one run. Called once, before any item executes.
+    /// Open a session for one run. Called once, before any item executes; a host may share
+    /// the session between runs with the same credentials.
     async fn connect(
         &self,
         credentials: Option<Self::Credentials>,
-        options: &RunOptions,
+        options: &SessionOptions,
     ) -> Result<Self::Session, SetupError>;
 
     /// Execute one item's (validated) parameters; return zero or more output objects, built
     /// (`map.into()`) or passed through from a service's answer ([`Output::from_object_text`]).
-    async fn execute(&self, session: &Self::Session, params: Self::Params) -> Result<Vec<Output>, NodeError>;
+    async fn execute(
+        &self,
+        session: &Self::Session,
+        params: Self::Params,
+        item: &ItemContext,
+    ) -> Result<Vec<Output>, NodeError>;
 
     /// Check that the session's credentials work; answer who they belong to.
     async fn test_credentials(&self, session: &Self::Session) -> Result<String, NodeError> {
@@ -63,113 +89,115 @@ pub trait Node: Send + Sync + 'static {
     }
 }
 
-/// Credential type of nodes that need none.
-#[derive(Debug, Clone, Copy, Default, serde::Deserialize, JsonSchema)]
-pub struct NoCredentials {}
-
-/// What a node says about itself; the engine turns it into the n8n-compatible definition.
+/// What a typed node says about itself; its operations come from its `Params` type.
 #[derive(Debug, Clone)]
-pub struct NodeSpec {
+pub struct NodeInfo {
     /// Machine name, camelCase, unique in a registry (n8n `name`).
-    pub name: &'static str,
+    pub name: String,
     /// Human name (n8n `displayName`).
-    pub display_name: &'static str,
+    pub display_name: String,
     /// Definition version (n8n `version`).
     pub version: u32,
     /// One sentence on what the node does.
-    pub description: &'static str,
+    pub description: String,
     /// n8n `group`, e.g. `["transform"]`.
-    pub group: &'static [&'static str],
+    pub group: Vec<String>,
     /// n8n `icon`, e.g. `"fa:users"`.
-    pub icon: Option<&'static str>,
+    pub icon: Option<String>,
     /// The operation used by items that name none.
-    pub default_operation: &'static str,
-    /// Every operation, in display order. Must match the `operation` tags of `Params`.
-    pub operations: Vec<OperationSpec>,
-    /// The credential type, if the node needs one.
-    pub credential: Option<CredentialSpec>,
+    pub default_operation: String,
     /// Whether AI agents may call the node as a tool (n8n `usableAsTool`).
     pub usable_as_tool: bool,
 }
 
-/// One operation of a node.
+/// Credential type of nodes that need none.
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize, JsonSchema)]
+pub struct NoCredentials {}
+
+impl CredentialType {
+    /// A credential type whose fields are `C`'s (secret fields say `"x-secret": true` in its
+    /// schema), with no environment variables and no n8n blocks yet.
+    pub fn for_fields<C: JsonSchema>(name: impl Into<String>, display_name: impl Into<String>) -> Self {
+        let schema = schemars::SchemaGenerator::new(schemars::generate::SchemaSettings::draft2020_12())
+            .into_root_schema_for::<C>();
+        Self {
+            name: name.into(),
+            display_name: display_name.into(),
+            documentation_url: None,
+            env: Vec::new(),
+            authenticate: None,
+            test: None,
+            schema: serde_json::to_value(schema).unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// Settings a host hands to every session it opens, by type: a node reads the ones it
+/// understands (an HTTP node reads `nodehost_http::HttpOptions`) and the core knows none.
+#[derive(Clone, Default)]
+pub struct SessionOptions {
+    values: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+}
+
+impl SessionOptions {
+    /// No settings: every node uses its defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add (or replace) the settings of type `T`.
+    #[must_use]
+    pub fn with<T: Any + Send + Sync>(mut self, value: T) -> Self {
+        self.values.insert(TypeId::of::<T>(), Arc::new(value));
+        self
+    }
+
+    /// The settings of type `T`, if given.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.values.get(&TypeId::of::<T>()).and_then(|v| v.downcast_ref())
+    }
+}
+
+impl fmt::Debug for SessionOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionOptions")
+            .field("settings", &self.values.len())
+            .finish()
+    }
+}
+
+/// What one item's execution knows of its run: its index, its deadline, and whether the run
+/// was cancelled (a node stops retrying, and gives up a backoff, once it is).
 #[derive(Debug, Clone)]
-pub struct OperationSpec {
-    /// The `operation` value, e.g. `"getAll"`.
-    pub value: &'static str,
-    /// Human name, e.g. `"Get Many"`.
-    pub display_name: &'static str,
-    /// n8n `action`, e.g. `"Get many clients"`.
-    pub action: &'static str,
-    /// Side-effect hints for engines and AI agents.
-    pub hints: OperationHints,
+pub struct ItemContext {
+    /// Index of the input item.
+    pub index: usize,
+    /// When the item must be done, attempts and backoff included.
+    pub deadline: Option<tokio::time::Instant>,
+    /// Cancelled when the run stops starting items (Ctrl-C, a client gone, a stop).
+    pub cancel: CancellationToken,
 }
 
-/// What an operation does to the outside world.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OperationHints {
-    /// Changes nothing.
-    pub read_only: bool,
-    /// Repeating it has the same effect as doing it once.
-    pub idempotent: bool,
-    /// May destroy data.
-    pub destructive: bool,
-}
+impl ItemContext {
+    /// A context for an item run outside an engine: no deadline, never cancelled.
+    pub fn detached(index: usize) -> Self {
+        Self {
+            index,
+            deadline: None,
+            cancel: CancellationToken::new(),
+        }
+    }
 
-impl OperationHints {
-    /// A read: read-only and idempotent.
-    pub const READ: Self = Self {
-        read_only: true,
-        idempotent: true,
-        destructive: false,
-    };
-    /// A write that creates something new each time.
-    pub const CREATE: Self = Self {
-        read_only: false,
-        idempotent: false,
-        destructive: false,
-    };
-    /// A write that sets state (repeatable).
-    pub const UPDATE: Self = Self {
-        read_only: false,
-        idempotent: true,
-        destructive: false,
-    };
-    /// A write that removes state (repeatable).
-    pub const DELETE: Self = Self {
-        read_only: false,
-        idempotent: true,
-        destructive: true,
-    };
-}
+    /// Time left before the deadline (`None`: no deadline).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(tokio::time::Instant::now()))
+    }
 
-/// A credential type: its name, how it is described, where the CLI may find it.
-#[derive(Debug, Clone)]
-pub struct CredentialSpec {
-    /// Machine name, e.g. `"gestorClientesMaxApi"`.
-    pub name: &'static str,
-    /// Human name.
-    pub display_name: &'static str,
-    /// Where users learn how to get one.
-    pub documentation_url: Option<&'static str>,
-    /// Environment variables the CLI reads, as `(field, VARIABLE)`.
-    pub env: &'static [(&'static str, &'static str)],
-    /// n8n `authenticate` block (how the secret is sent), published as is.
-    pub authenticate: Option<serde_json::Value>,
-    /// n8n `test` block (request that checks the credential), published as is.
-    pub test: Option<serde_json::Value>,
-}
-
-/// A named check for string values, used as `"format": NAME` in a schema.
-#[derive(Debug, Clone, Copy)]
-pub struct StringFormat {
-    /// The `format` keyword value.
-    pub name: &'static str,
-    /// What a valid value looks like, in words: "an 11-digit CPF with valid check digits".
-    pub expected: &'static str,
-    /// The check.
-    pub check: fn(&str) -> bool,
+    /// Whether the run was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
 }
 
 /// A claim on a record: shared (read) or exclusive (write).

@@ -1,17 +1,19 @@
-//! The set of nodes a host offers, by name.
+//! The set of nodes a host offers, by name, and the credential types they use.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::erased::{DynNode, Erased};
+use crate::description::{CredentialType, NodeDescription};
+use crate::hosted::{DynamicNode, HostedNode};
 use crate::node::Node;
 
-/// Nodes by name, type-erased.
+/// Nodes by name.
 #[derive(Default, Clone)]
 pub struct Registry {
-    nodes: BTreeMap<&'static str, Arc<dyn DynNode>>,
+    nodes: BTreeMap<String, Arc<HostedNode>>,
+    credentials: BTreeMap<String, CredentialType>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -24,12 +26,15 @@ impl std::fmt::Debug for Registry {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {
-    /// The node's schema or spec is inconsistent.
+    /// The node's description is inconsistent.
     #[error("node cannot be registered: {0}")]
     InvalidNode(String),
     /// Another node already has this name.
     #[error("a node named `{0}` is already registered")]
     Duplicate(String),
+    /// Another credential type of this name, with other fields, is registered.
+    #[error("a different credential type named `{0}` is already registered")]
+    CredentialClash(String),
 }
 
 impl Registry {
@@ -38,47 +43,83 @@ impl Registry {
         Self::default()
     }
 
-    /// Add a node; derives and checks its definition.
+    /// Add a typed node; derives and checks its description.
     pub fn register<N: Node>(&mut self, node: N) -> Result<&mut Self, RegistryError> {
-        let erased = Erased::new(node).map_err(RegistryError::InvalidNode)?;
-        let name = erased.spec().name;
-        if self.nodes.contains_key(name) {
-            return Err(RegistryError::Duplicate(name.to_owned()));
+        let hosted = HostedNode::typed(node).map_err(|e| RegistryError::InvalidNode(e.0))?;
+        self.insert(hosted)
+    }
+
+    /// Add a node known only by its description, executed by `node`.
+    pub fn register_dynamic(
+        &mut self,
+        description: NodeDescription,
+        credential: Option<CredentialType>,
+        node: Arc<dyn DynamicNode>,
+    ) -> Result<&mut Self, RegistryError> {
+        let hosted = HostedNode::dynamic(description, credential, node)
+            .map_err(|e| RegistryError::InvalidNode(e.0))?;
+        self.insert(hosted)
+    }
+
+    /// Add a hosted node.
+    pub fn insert(&mut self, node: HostedNode) -> Result<&mut Self, RegistryError> {
+        let name = node.name().to_owned();
+        if self.nodes.contains_key(&name) {
+            return Err(RegistryError::Duplicate(name));
         }
-        self.nodes.insert(name, Arc::new(erased));
+        if let Some(kind) = node.credential() {
+            match self.credentials.get(&kind.name) {
+                Some(known) if known != kind => {
+                    return Err(RegistryError::CredentialClash(kind.name.clone()));
+                }
+                Some(_) => {}
+                None => {
+                    self.credentials.insert(kind.name.clone(), kind.clone());
+                }
+            }
+        }
+        self.nodes.insert(name, Arc::new(node));
         Ok(self)
     }
 
     /// The node called `name`.
-    pub fn get(&self, name: &str) -> Option<Arc<dyn DynNode>> {
+    pub fn get(&self, name: &str) -> Option<Arc<HostedNode>> {
         self.nodes.get(name).cloned()
     }
 
     /// Every node, by name.
-    pub fn nodes(&self) -> impl Iterator<Item = &Arc<dyn DynNode>> {
+    pub fn nodes(&self) -> impl Iterator<Item = &Arc<HostedNode>> {
         self.nodes.values()
     }
 
-    /// Names of every node.
-    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.nodes.keys().copied()
+    /// Every credential type, by name.
+    pub fn credential_types(&self) -> impl Iterator<Item = &CredentialType> {
+        self.credentials.values()
     }
 
-    /// The `nodehost list` summary.
+    /// Names of every node.
+    pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.nodes.keys().map(String::as_str)
+    }
+
+    /// The `nodehost list` summary: `{name, displayName, version, description}` per node.
     pub fn summary(&self) -> Value {
-        Value::Array(
-            self.nodes
+        Value::Array(self.nodes.values().map(|n| crate::hosted::summary(n)).collect())
+    }
+
+    /// `(file name, content)` of every node and credential definition, as checked in under
+    /// `node-definitions/`.
+    pub fn definition_files(&self) -> Vec<(String, Value)> {
+        let mut files: Vec<(String, Value)> = self
+            .nodes
+            .values()
+            .map(|n| (format!("{}.json", n.name()), n.definition().clone()))
+            .collect();
+        files.extend(
+            self.credentials
                 .values()
-                .map(|n| {
-                    let s = n.spec();
-                    json!({
-                        "name": s.name,
-                        "displayName": s.display_name,
-                        "version": s.version,
-                        "description": s.description,
-                    })
-                })
-                .collect(),
-        )
+                .map(|c| (format!("{}.credentials.json", c.name), c.to_definition())),
+        );
+        files
     }
 }

@@ -132,6 +132,7 @@ impl Scheduler {
     }
 
     /// Number of resources currently remembered (for tests of bounded memory).
+    #[cfg(test)]
     pub fn tracked(&self) -> usize {
         self.resources.len()
     }

@@ -26,18 +26,22 @@ pub struct OperationSchema {
     pub extra: Map<String, Value>,
     /// Shared definitions referenced by the properties.
     pub defs: Map<String, Value>,
+    /// Whether this is the default operation (items that name none get it).
+    pub defaulted: bool,
+    /// The branch's `x-operation` metadata (display name, action, hints, locks), for typed nodes.
+    pub meta: Option<Value>,
 }
 
 impl OperationSchema {
     /// A standalone JSON Schema of one item of this operation.
-    pub fn to_schema(&self, title: &str, default_operation: bool) -> Value {
+    pub fn to_schema(&self, title: &str) -> Value {
         let mut schema = Map::new();
         schema.insert("$schema".into(), json!(DIALECT));
         schema.insert("title".into(), json!(title));
         if let Some(d) = &self.description {
             schema.insert("description".into(), json!(d));
         }
-        self.write_body(&mut schema, default_operation);
+        self.write_body(&mut schema, self.defaulted);
         if !self.defs.is_empty() {
             schema.insert("$defs".into(), Value::Object(self.defs.clone()));
         }
@@ -86,10 +90,18 @@ impl OperationSchema {
 /// Object-level keywords that survive flattening.
 const CARRIED: &[&str] = &["minProperties", "maxProperties", "dependentRequired"];
 
-/// Split a generated `Params` schema into per-operation schemas.
+/// Split a generated `Params` schema into per-operation schemas; `default_operation` names the
+/// default (an empty name keeps what the branches say: the branch whose `operation` has a
+/// `default`).
 ///
 /// Fails with a message for the node author when the schema is not an `operation`-tagged enum.
 pub fn split_operations(root: &Value, default_operation: &str) -> Result<Vec<OperationSchema>, String> {
+    split(root, default_operation, true)
+}
+
+/// `generated`: the schema came from schemars, whose struct-level property counts do not
+/// count `operation` yet.
+fn split(root: &Value, default_operation: &str, generated: bool) -> Result<Vec<OperationSchema>, String> {
     let defs = root
         .get("$defs")
         .and_then(Value::as_object)
@@ -113,10 +125,18 @@ pub fn split_operations(root: &Value, default_operation: &str) -> Result<Vec<Ope
             .to_owned();
         // `operation` first, as a const with its description.
         let mut properties = Map::new();
+        let defaulted = if default_operation.is_empty() {
+            flat.properties
+                .get("operation")
+                .and_then(|p| p.get("default"))
+                .is_some()
+        } else {
+            name == default_operation
+        };
         let mut op_prop = Map::new();
         op_prop.insert("type".into(), json!("string"));
         op_prop.insert("const".into(), json!(name));
-        if name == default_operation {
+        if defaulted {
             op_prop.insert("default".into(), json!(name));
         }
         properties.insert("operation".into(), Value::Object(op_prop));
@@ -130,7 +150,9 @@ pub fn split_operations(root: &Value, default_operation: &str) -> Result<Vec<Ope
         // Struct-level property counts were written without `operation`, which the engine
         // always adds before validating.
         for key in ["minProperties", "maxProperties"] {
-            if let Some(n) = extra.get(key).and_then(Value::as_u64) {
+            if let Some(n) = extra.get(key).and_then(Value::as_u64)
+                && generated
+            {
                 extra.insert(key.into(), json!(n + 1));
             }
         }
@@ -145,6 +167,8 @@ pub fn split_operations(root: &Value, default_operation: &str) -> Result<Vec<Ope
             extra,
             defs: referenced_defs(&properties, &defs),
             properties,
+            defaulted,
+            meta: branch.get("x-operation").cloned(),
         });
     }
     Ok(out)
@@ -244,8 +268,24 @@ fn flatten(schema: &Value, defs: &Map<String, Value>, flat: &mut Flat, depth: us
     Ok(())
 }
 
+/// Split a published `parametersSchema` (a definition's, e.g. a plugin's) into per-operation
+/// schemas: the same flattening, so branches may use `$ref` and `allOf`.
+pub fn split_definition(schema: &Value, default_operation: &str) -> Result<Vec<OperationSchema>, String> {
+    let ops = split(schema, default_operation, false)?;
+    let mut seen = std::collections::HashSet::new();
+    for op in &ops {
+        if !seen.insert(op.name.as_str()) {
+            return Err(format!(
+                "`parametersSchema` has two branches for operation `{}`",
+                op.name
+            ));
+        }
+    }
+    Ok(ops)
+}
+
 /// The published `parametersSchema`: one `oneOf` branch per operation.
-pub fn combined_schema(title: &str, ops: &[OperationSchema], default_operation: &str) -> Value {
+pub fn combined_schema(title: &str, ops: &[OperationSchema]) -> Value {
     let branches: Vec<Value> = ops
         .iter()
         .map(|op| {
@@ -254,7 +294,7 @@ pub fn combined_schema(title: &str, ops: &[OperationSchema], default_operation: 
             if let Some(d) = &op.description {
                 body.insert("description".into(), json!(d));
             }
-            op.write_body(&mut body, op.name == default_operation);
+            op.write_body(&mut body, op.defaulted);
             Value::Object(body)
         })
         .collect();

@@ -6,15 +6,18 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::{Arc, OnceLock};
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use serde_json::{Map, Value};
 
+use crate::description::StringFormat;
 use crate::error::Problem;
-use crate::node::StringFormat;
 use crate::schema::OperationSchema;
 
-/// Compiled validators of every operation of one node.
+/// The validators of every operation of one node, each compiled the first time an item of
+/// that operation is checked: `list`, `describe` and a run of one operation compile nothing
+/// they do not use.
 pub struct Validator {
     operations: Vec<CompiledOperation>,
     by_name: HashMap<String, usize>,
@@ -32,7 +35,8 @@ impl std::fmt::Debug for Validator {
 struct CompiledOperation {
     name: String,
     fields: Vec<String>,
-    schema: jsonschema::Validator,
+    source: Value,
+    schema: OnceLock<Result<jsonschema::Validator, String>>,
     properties: Map<String, Value>,
 }
 
@@ -47,34 +51,52 @@ pub enum UnknownFields {
 }
 
 impl Validator {
-    /// Compile every operation's schema with the node's custom formats.
-    pub fn new(ops: &[OperationSchema], formats: &[StringFormat]) -> Result<Self, String> {
+    /// The validators of `ops` with the node's custom formats; nothing is compiled yet.
+    pub fn new(ops: &[OperationSchema], formats: &[StringFormat]) -> Self {
         let mut operations = Vec::with_capacity(ops.len());
         let mut by_name = HashMap::new();
         for (i, op) in ops.iter().enumerate() {
-            let mut options = jsonschema::options()
-                .with_draft(jsonschema::Draft::Draft202012)
-                .should_validate_formats(true);
-            for f in formats {
-                let check = f.check;
-                options = options.with_format(f.name, move |s: &str| check(s));
-            }
-            let schema = options
-                .build(&op.validation_schema())
-                .map_err(|e| format!("operation `{}`: invalid schema: {e}", op.name))?;
             operations.push(CompiledOperation {
                 name: op.name.clone(),
                 fields: op.properties.keys().cloned().collect(),
-                schema,
+                source: op.validation_schema(),
+                schema: OnceLock::new(),
                 properties: op.properties.clone(),
             });
             by_name.insert(op.name.clone(), i);
         }
-        Ok(Self {
+        Self {
             operations,
             by_name,
             formats: formats.to_vec(),
-        })
+        }
+    }
+
+    /// Compile every operation now: a schema that does not compile is a bug of the node (or
+    /// of a plugin's definition), which registration tests and `plugin add` surface this way.
+    pub fn compile_all(&self) -> Result<(), String> {
+        for op in &self.operations {
+            self.compiled(op)?;
+        }
+        Ok(())
+    }
+
+    fn compiled<'a>(&self, op: &'a CompiledOperation) -> Result<&'a jsonschema::Validator, String> {
+        op.schema
+            .get_or_init(|| {
+                let mut options = jsonschema::options()
+                    .with_draft(jsonschema::Draft::Draft202012)
+                    .should_validate_formats(true);
+                for f in &self.formats {
+                    let check = Arc::clone(&f.check);
+                    options = options.with_format(f.name.clone(), move |s: &str| check(s));
+                }
+                options
+                    .build(&op.source)
+                    .map_err(|e| format!("operation `{}`: invalid schema: {e}", op.name))
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// Names of all operations, in declaration order.
@@ -137,10 +159,19 @@ impl Validator {
                 }
             }
         }
+        let schema = match self.compiled(op) {
+            Ok(schema) => schema,
+            Err(e) => {
+                return vec![Problem {
+                    path: String::new(),
+                    message: format!("internal error (a bug in the node's definition): {e}"),
+                }];
+            }
+        };
         let instance = Value::Object(std::mem::take(params));
         let mut ranked: Vec<(u8, Problem)> = Vec::new();
-        if !op.schema.is_valid(&instance) {
-            for error in op.schema.iter_errors(&instance) {
+        if !schema.is_valid(&instance) {
+            for error in schema.iter_errors(&instance) {
                 let path: Vec<String> = error.instance_path().iter().map(|s| s.to_string()).collect();
                 let mut path = path.join(".");
                 if let ValidationErrorKind::Required { property } = error.kind() {
@@ -198,8 +229,8 @@ impl Validator {
                 let expected = self
                     .formats
                     .iter()
-                    .find(|f| f.name == format)
-                    .map_or_else(|| format!("a valid {format}"), |f| f.expected.to_owned());
+                    .find(|f| f.name == *format)
+                    .map_or_else(|| format!("a valid {format}"), |f| f.expected.clone());
                 format!("expected {expected}, got {got_text}")
             }
             ValidationErrorKind::Minimum { limit } => {

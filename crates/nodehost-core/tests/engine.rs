@@ -8,33 +8,46 @@ mod support;
 use std::sync::Arc;
 
 use nodehost_core::{
-    DynNode, ItemFailure, OutputItem, Registry, RunConfig, RunInput, RunOptions, UnknownFields, engine,
-    prepare_all, prepare_item,
+    FnSink, HostedNode, ItemFailure, OutputItem, Plan, Registry, RequestError, RunConfig, RunInput,
+    RunReport, SessionOptions, StopCause, UnknownFields, WorkItem, engine,
 };
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use support::MemoNode;
 
-fn memo() -> (MemoNode, Arc<dyn DynNode>) {
+fn memo() -> (MemoNode, Arc<HostedNode>) {
     let node = MemoNode::default();
     let mut r = Registry::new();
     r.register(node.clone()).unwrap();
     (node, r.get("memo").unwrap())
 }
 
-fn problems(node: &dyn DynNode, item: Value) -> String {
-    let Value::Object(item) = item else {
-        panic!("object")
-    };
-    match prepare_item(node, &Default::default(), 3, item, UnknownFields::Reject) {
+fn object(v: Value) -> Map<String, Value> {
+    let Value::Object(m) = v else { panic!("object") };
+    m
+}
+
+fn plan(node: &Arc<HostedNode>, parameters: Value, unknown: UnknownFields) -> Plan {
+    Plan::new(Arc::clone(node), object(parameters), unknown).unwrap()
+}
+
+fn problems(node: &Arc<HostedNode>, item: Value) -> String {
+    match plan(node, json!({}), UnknownFields::Reject)
+        .prepare(3, object(item))
+        .1
+    {
         Ok(_) => "valid".into(),
         Err(e) => e.to_string(),
     }
 }
 
+fn prepare_all(node: &Arc<HostedNode>, input: RunInput) -> Result<Vec<WorkItem>, Box<RunReport>> {
+    plan(node, Value::Object(input.parameters), UnknownFields::Reject).validate_all(input.items, false)
+}
+
 #[test]
 fn validation_names_item_field_expected_and_received_all_at_once() {
     let (_, node) = memo();
-    let n = node.as_ref();
+    let n = &node;
     insta::assert_snapshot!(problems(n, json!({"operation": "put", "key": 0, "value": "", "code": "abc"})), @"item 3: field `key`: expected a number >= 1, got 0; field `value`: must not be empty, got \"\"; field `code`: expected three capital letters, got \"abc\"");
     insta::assert_snapshot!(problems(n, json!({"operation": "put"})), @"item 3: field `key`: required, but missing; expected an integer; field `value`: required, but missing; expected a string");
     insta::assert_snapshot!(problems(n, json!({"operation": "put", "key": "7", "value": 5})), @"item 3: field `key`: expected an integer, got \"7\"; field `value`: expected a string, got 5");
@@ -53,8 +66,12 @@ fn validation_names_item_field_expected_and_received_all_at_once() {
 fn unknown_fields_can_be_ignored_on_request() {
     let (_, node) = memo();
     let item = json!({"operation": "get", "key": 1, "comment": "from a spreadsheet"});
-    let Value::Object(item) = item else { unreachable!() };
-    assert!(prepare_item(node.as_ref(), &Default::default(), 0, item, UnknownFields::Ignore).is_ok());
+    assert!(
+        plan(&node, json!({}), UnknownFields::Ignore)
+            .prepare(0, object(item))
+            .1
+            .is_ok()
+    );
 }
 
 #[test]
@@ -62,7 +79,7 @@ fn long_received_values_are_cut_short() {
     let (_, node) = memo();
     let huge = "x".repeat(10_000_000);
     let message = problems(
-        node.as_ref(),
+        &node,
         json!({"operation": "put", "key": 1, "value": 1, "code": huge}),
     );
     assert!(message.len() < 400, "message is {} bytes", message.len());
@@ -77,18 +94,27 @@ fn item_fields_override_node_parameters_and_other_operations_parameters_are_drop
         "items": [{"key": 1}, {"key": 2, "value": "own"}, {"operation": "list"}]
     }))
     .unwrap();
-    let prepared = prepare_all(node.as_ref(), &input, UnknownFields::Reject).expect("all valid");
+    let prepared = prepare_all(&node, input).expect("all valid");
     assert_eq!(prepared.len(), 3);
     // list takes `limit` from the node level; put takes `value`; neither complains about the other.
     assert!(prepared.iter().all(|(_, p)| p.is_ok()));
 }
 
 #[test]
-fn a_typo_in_node_parameters_is_reported() {
+fn a_typo_in_node_parameters_is_reported_as_such_not_as_a_problem_of_an_item() {
     let (_, node) = memo();
-    let input = RunInput::from_value(json!({"parameters": {"valeu": "x"}, "items": [{}]})).unwrap();
-    let err = prepare_all(node.as_ref(), &input, UnknownFields::Reject).unwrap_err();
-    assert_eq!(err[0].problems[0].path, "parameters.valeu");
+    let err = Plan::new(node, object(json!({"valeu": "x"})), UnknownFields::Reject).unwrap_err();
+    assert_eq!(
+        err,
+        RequestError::UnknownParameters {
+            node: "memo".into(),
+            fields: vec!["valeu".into()]
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "unknown node-level parameter(s) `valeu`: no operation of `memo` takes them"
+    );
 }
 
 #[test]
@@ -100,41 +126,38 @@ fn every_invalid_item_is_reported_before_anything_runs() {
         {"operation": "nope"}
     ]))
     .unwrap();
-    let err = prepare_all(node.as_ref(), &input, UnknownFields::Reject).unwrap_err();
-    assert_eq!(err.iter().map(|p| p.item).collect::<Vec<_>>(), vec![1, 2]);
+    let refused = prepare_all(&node, input).unwrap_err();
+    let Some(StopCause::Invalid { listed, more: 0 }) = &refused.stop else {
+        panic!("{refused:?}")
+    };
+    assert_eq!(listed.iter().map(|p| p.item).collect::<Vec<_>>(), vec![1, 2]);
+    let error = refused.error(Some(3)).unwrap().to_value();
+    assert_eq!(error["message"], "2 of 3 item(s) invalid; nothing was sent");
+    assert_eq!(error["reason"], "invalidItems");
+    assert_eq!(
+        (
+            &error["applied"],
+            &error["failed"],
+            &error["notRun"],
+            &error["maybeApplied"]
+        ),
+        (&json!([]), &json!([[1, 2]]), &json!([[0, 0]]), &json!([]))
+    );
     assert!(state.0.log.lock().unwrap().is_empty(), "nothing executed");
 }
 
-async fn run(
-    node: &Arc<dyn DynNode>,
-    items: Value,
-    config: RunConfig,
-) -> (Vec<OutputItem>, nodehost_core::RunReport) {
+async fn run(node: &Arc<HostedNode>, items: Value, config: RunConfig) -> (Vec<OutputItem>, RunReport) {
     let input = RunInput::from_value(items).unwrap();
+    let plan = plan(node, Value::Object(input.parameters), UnknownFields::Reject);
     let prepared: Vec<_> = input
         .items
-        .iter()
+        .into_iter()
         .enumerate()
-        .map(|(i, item)| {
-            (
-                i,
-                prepare_item(
-                    node.as_ref(),
-                    &input.parameters,
-                    i,
-                    item.clone(),
-                    UnknownFields::Reject,
-                ),
-            )
-        })
+        .map(|(i, item)| plan.prepare(i, item))
         .collect();
-    let session = node.open(None, &RunOptions::default()).await.unwrap();
+    let session = node.open(None, &SessionOptions::default()).await.unwrap();
     let mut out = Vec::new();
-    let report = engine::execute(session, futures::stream::iter(prepared), &config, |item| {
-        out.push(item.clone());
-        Ok(())
-    })
-    .await;
+    let report = engine::execute(session, futures::stream::iter(prepared), &config, &mut out).await;
     (out, report)
 }
 
@@ -228,28 +251,36 @@ async fn a_reader_that_goes_away_stops_the_run_and_nothing_is_emitted_after() {
             .map(|k| json!({"operation": "put", "key": k, "value": "x"}))
             .collect();
         let input = RunInput::from_value(Value::Array(items)).unwrap();
-        let prepared = prepare_all(node.as_ref(), &input, UnknownFields::Reject).unwrap();
-        let session = node.open(None, &RunOptions::default()).await.unwrap();
+        let prepared = prepare_all(&node, input).unwrap();
+        let session = node.open(None, &SessionOptions::default()).await.unwrap();
         let mut emitted = 0;
+        let mut sink = FnSink(|_| {
+            emitted += 1;
+            if emitted > 2 {
+                Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+            } else {
+                Ok(())
+            }
+        });
         let report = engine::execute(
             session,
             futures::stream::iter(prepared),
             &config(concurrency, false),
-            |_| {
-                emitted += 1;
-                if emitted > 2 {
-                    Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
-                } else {
-                    Ok(())
-                }
-            },
+            &mut sink,
         )
         .await;
         assert_eq!(
             emitted, 3,
             "concurrency {concurrency}: no emit after the failing one"
         );
-        assert!(report.output_error.is_some() && report.is_stopped());
+        assert!(report.output_failed() && report.is_stopped());
+        let error = report.error(Some(20)).unwrap().to_value();
+        assert_eq!(error["reason"], "outputFailed", "concurrency {concurrency}");
+        assert_eq!(
+            report.applied.count() + report.failed.count() + report.not_run_with_unread(Some(20)).count(),
+            20,
+            "concurrency {concurrency}: every item is accounted for once"
+        );
         // Items already running when output failed still finish and count as applied.
         let written = state.0.store.lock().unwrap().len();
         assert_eq!(report.applied.count(), written, "concurrency {concurrency}");
@@ -267,11 +298,14 @@ async fn without_continue_on_fail_the_run_stops_and_says_what_was_applied() {
     items.extend((3..10).map(|k| json!({"operation": "put", "key": k, "value": "late", "delayMs": 50})));
     let (out, report) = run(&node, Value::Array(items), config(1, false)).await;
     assert_eq!(out.len(), 1);
-    let ItemFailure::Node { item, error } = report.stopped_by.clone().unwrap() else {
-        panic!()
+    let Some(StopCause::Item(ItemFailure::Node { item, error })) = &report.stop else {
+        panic!("{report:?}")
     };
-    assert_eq!((item, error.http_status), (1, Some(503)));
-    let err = report.error_json(Some(9)).unwrap();
+    assert_eq!((*item, error.field("httpStatus")), (1, Some(&json!(503))));
+    let err = report.error(Some(9)).unwrap().to_value();
+    assert_eq!(err["message"], "item 1: cannot put 2");
+    assert_eq!(err["httpStatus"], 503);
+    assert_eq!(err["reason"], "itemFailed");
     assert_eq!(err["applied"], json!([[0, 0]]));
     assert_eq!(err["failed"], json!([[1, 1]]));
     assert_eq!(err["notRun"], json!([[2, 8]]));
@@ -290,12 +324,13 @@ async fn cancel_stops_starting_new_items() {
             .map(|k| json!({"operation": "put", "key": k, "value": "x", "delayMs": 5}))
             .collect();
         let cfg = config(concurrency, false);
-        cfg.cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        cfg.cancel.cancel();
         let (out, report) = run(&node, Value::Array(items), cfg).await;
         assert!(out.is_empty(), "concurrency {concurrency}");
         assert!(state.0.store.lock().unwrap().is_empty());
-        assert!(report.cancelled);
-        let error = report.error_json(Some(50)).unwrap();
+        assert!(matches!(report.stop, Some(StopCause::Cancelled)));
+        let error = report.error(Some(50)).unwrap().to_value();
+        assert_eq!(error["reason"], "cancelled");
         assert!(error["message"].as_str().unwrap().contains("cancelled"));
         assert_eq!(error["notRun"], json!([[0, 49]]));
     }
@@ -314,7 +349,7 @@ async fn a_panicking_node_fails_its_item_only_whatever_the_concurrency() {
         assert_eq!(out.len(), 3, "concurrency {concurrency}");
         assert_eq!(
             out[1].json.to_value()["error"]["message"],
-            "item 1: internal error: the node panicked on this item"
+            "item 1: internal error (a bug in nodehost or the node, please report it): the node panicked on this item"
         );
         assert_eq!(out[2].json.to_value()["value"], "c");
         assert_eq!(report.failed.count(), 1);

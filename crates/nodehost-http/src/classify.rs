@@ -9,7 +9,7 @@ use std::error::Error as StdError;
 use std::io;
 use std::time::Duration;
 
-use nodehost_core::retry::Failure;
+use crate::retry::Failure;
 
 use crate::error::TransportCause;
 

@@ -1,7 +1,7 @@
 //! The client: one pooled `reqwest` client per run, the attempt loop, bounded body reads.
 //!
 //! Owns *how* a request is carried out: timeouts, keep-alive, rate limiting, retries (by
-//! asking `nodehost_core::retry::decide`), and reading at most `max_response_bytes`. It does
+//! asking `crate::retry::decide`), and reading at most `max_response_bytes`. It does
 //! not judge statuses: any final answer is returned as a [`Response`] so the node can report
 //! the API's own message.
 //!
@@ -13,16 +13,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use nodehost_core::HttpOptions;
-use nodehost_core::RetryPolicy;
-use nodehost_core::retry::{self, Decision, Failure};
+use nodehost_core::ItemContext;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 
 use crate::classify::{Timeouts, classify};
 use crate::error::HttpError;
 use crate::limiter::RateLimiter;
 use crate::message::{Request, Response, application_json};
+use crate::options::{HttpOptions, RetryPolicy};
 use crate::redact::{check_url, target};
+use crate::retry::{self, Decision, Failure};
 
 /// Idle keep-alive connections are dropped after this long. Node.js servers (the usual
 /// backend of such APIs) close idle connections after 5 s; closing ours first avoids reusing a
@@ -107,12 +107,16 @@ impl HttpClient {
         })
     }
 
-    /// Send a request, retrying transient failures as `nodehost_core::retry::decide` allows.
+    /// Send a request for `item`, retrying transient failures as [`retry::decide`] allows.
+    ///
+    /// A retry is not started once the item's run is cancelled, nor when its backoff would
+    /// outlast the item's deadline: the last failure is reported at once instead, and a
+    /// cancellation cuts a backoff short.
     ///
     /// Every final HTTP answer is `Ok`, whatever its status (429/5xx included once retries are
     /// exhausted); `Err` means no usable answer, and [`HttpError::maybe_sent`] tells whether the
     /// server may nevertheless have applied the request.
-    pub async fn send(&self, request: Request) -> Result<Response, HttpError> {
+    pub async fn send(&self, request: Request, item: &ItemContext) -> Result<Response, HttpError> {
         let inner = &*self.inner;
         let idempotent = request.is_idempotent();
         let Request {
@@ -158,11 +162,12 @@ impl HttpClient {
                         };
                         if let Decision::Retry { after } =
                             self.decide(can_retry, attempt, idempotent, &failure)
+                            && may_wait(item, after)
+                            && backoff(after, item).await
                         {
                             // Dropping the unread body closes that one connection; reading
                             // an error page we will not use would cost more.
                             drop(response);
-                            sleep(after).await;
                             continue;
                         }
                     }
@@ -191,16 +196,17 @@ impl HttpClient {
                 }
             };
             maybe_sent |= failure.may_have_reached_server();
-            match self.decide(can_retry, attempt, idempotent, &failure) {
-                Decision::Retry { after } => sleep(after).await,
-                Decision::GiveUp => {
-                    return Err(HttpError::Transport {
-                        target: target(&method, &url),
-                        cause,
-                        attempts: attempt,
-                        maybe_sent,
-                    });
-                }
+            let retry = match self.decide(can_retry, attempt, idempotent, &failure) {
+                Decision::Retry { after } => may_wait(item, after) && backoff(after, item).await,
+                Decision::GiveUp => false,
+            };
+            if !retry {
+                return Err(HttpError::Transport {
+                    target: target(&method, &url),
+                    cause,
+                    attempts: attempt,
+                    maybe_sent,
+                });
             }
         }
     }
@@ -289,8 +295,19 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     retry::parse_retry_after(value, SystemTime::now())
 }
 
-async fn sleep(after: Duration) {
-    if !after.is_zero() {
-        tokio::time::sleep(after).await;
+/// Whether a backoff of `after` may start: the run is not cancelled and the item's deadline
+/// leaves time for it and some of the next attempt.
+fn may_wait(item: &ItemContext, after: Duration) -> bool {
+    !item.is_cancelled() && item.remaining().is_none_or(|left| left > after)
+}
+
+/// Wait `after`; `false` when the run was cancelled meanwhile (give up, do not retry).
+async fn backoff(after: Duration, item: &ItemContext) -> bool {
+    if after.is_zero() {
+        return !item.is_cancelled();
+    }
+    tokio::select! {
+        () = tokio::time::sleep(after) => true,
+        () = item.cancel.cancelled() => false,
     }
 }

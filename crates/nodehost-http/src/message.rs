@@ -61,13 +61,12 @@ impl Request {
         Self::new(Method::DELETE, url)
     }
 
-    /// Set a JSON body (and its `Content-Type`).
-    #[must_use]
-    pub fn json_body(mut self, body: &serde_json::Value) -> Self {
-        // `Value`'s Display is infallible: its keys are strings and its numbers finite.
-        self.body = Some(body.to_string().into_bytes());
+    /// Set a JSON body (and its `Content-Type`); fails only for a value JSON cannot hold
+    /// (a map with non-string keys).
+    pub fn json_body<T: serde::Serialize + ?Sized>(mut self, body: &T) -> Result<Self, serde_json::Error> {
+        self.body = Some(serde_json::to_vec(body)?);
         self.headers.insert(CONTENT_TYPE, application_json());
-        self
+        Ok(self)
     }
 
     /// Set a header, replacing any value it had.
@@ -174,7 +173,8 @@ mod tests {
                 HeaderName::from_static("x-api-key"),
                 HeaderValue::from_static("plain-s3cret"),
             )
-            .json_body(&serde_json::json!({"name": "Maria", "cpf": "52998224725"}));
+            .json_body(&serde_json::json!({"name": "Maria", "cpf": "52998224725"}))
+            .unwrap();
         let shown = format!("{req:?} {req:#?}");
         for secret in ["gck_0123456789abcdef", "hunter2", "s3cret", "52998224725"] {
             assert!(!shown.contains(secret), "{secret} leaked in {shown}");
@@ -186,7 +186,8 @@ mod tests {
     #[test]
     fn builders_set_json_headers_and_idempotency() {
         let req = Request::put(url("https://api.example.com/api/clients/1"))
-            .json_body(&serde_json::json!({"name": "Ana"}));
+            .json_body(&serde_json::json!({"name": "Ana"}))
+            .unwrap();
         assert_eq!(req.body.as_deref(), Some(&br#"{"name":"Ana"}"#[..]));
         assert_eq!(req.headers.get(CONTENT_TYPE), Some(&application_json()));
         assert!(req.is_idempotent());

@@ -5,12 +5,17 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use nodehost_core::{HttpOptions, RetryPolicy};
-use nodehost_http::{HttpClient, HttpError, Request};
+use nodehost_core::ItemContext;
+use nodehost_http::{HttpClient, HttpError, HttpOptions, Request, RetryPolicy};
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde_json::json;
 use support::{Reply, Server, refused_url, respond, respond_chunked};
 use tokio::net::TcpListener;
+
+/// An item outside any run: no deadline, never cancelled.
+fn item() -> ItemContext {
+    ItemContext::detached(0)
+}
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
@@ -45,7 +50,7 @@ async fn get_is_retried_on_503_until_it_succeeds() {
     ])
     .await;
     let response = client(&options(4))
-        .send(Request::get(server.url("/api/clients")))
+        .send(Request::get(server.url("/api/clients")), &item())
         .await
         .unwrap();
     assert_eq!(response.status, 200);
@@ -58,7 +63,7 @@ async fn get_is_retried_on_503_until_it_succeeds() {
 async fn exhausted_retries_return_the_last_answer() {
     let server = Server::start(vec![respond(429, &[], "slow down")]).await;
     let response = client(&options(3))
-        .send(Request::get(server.url("/x")))
+        .send(Request::get(server.url("/x")), &item())
         .await
         .unwrap();
     assert_eq!((response.status, response.attempts), (429, 3));
@@ -70,8 +75,10 @@ async fn exhausted_retries_return_the_last_answer() {
 async fn post_is_never_retried_on_a_status() {
     for status in [429, 502, 503, 504] {
         let server = Server::start(vec![respond(status, &[], ""), respond(201, &[], "{}")]).await;
-        let request = Request::post(server.url("/api/clients")).json_body(&json!({"name": "Ana"}));
-        let response = client(&options(4)).send(request).await.unwrap();
+        let request = Request::post(server.url("/api/clients"))
+            .json_body(&json!({"name": "Ana"}))
+            .unwrap();
+        let response = client(&options(4)).send(request, &item()).await.unwrap();
         assert_eq!((response.status, response.attempts), (status, 1), "POST {status}");
         assert_eq!(server.requests(), 1, "POST {status}");
     }
@@ -82,7 +89,7 @@ async fn answers_that_are_not_transient_are_never_retried() {
     for status in [400, 401, 404, 409, 500, 501] {
         let server = Server::start(vec![respond(status, &[], r#"{"message":"no"}"#), ok_json()]).await;
         let response = client(&options(4))
-            .send(Request::get(server.url("/x")))
+            .send(Request::get(server.url("/x")), &item())
             .await
             .unwrap();
         assert_eq!((response.status, response.attempts), (status, 1), "GET {status}");
@@ -94,8 +101,10 @@ async fn answers_that_are_not_transient_are_never_retried() {
 #[tokio::test]
 async fn post_is_not_retried_after_a_reset_and_may_have_been_sent() {
     let server = Server::start(vec![Reply::Reset, respond(201, &[], "{}")]).await;
-    let request = Request::post(server.url("/api/clients")).json_body(&json!({"name": "Ana"}));
-    let err = client(&options(4)).send(request).await.unwrap_err();
+    let request = Request::post(server.url("/api/clients"))
+        .json_body(&json!({"name": "Ana"}))
+        .unwrap();
+    let err = client(&options(4)).send(request, &item()).await.unwrap_err();
     assert!(err.maybe_sent(), "{err}");
     assert_eq!(err.attempts(), 1);
     assert_eq!(server.requests(), 1);
@@ -112,7 +121,7 @@ async fn post_is_not_retried_after_a_reset_and_may_have_been_sent() {
 async fn get_is_retried_after_a_reset() {
     let server = Server::start(vec![Reply::Reset, ok_json()]).await;
     let response = client(&options(4))
-        .send(Request::get(server.url("/x")))
+        .send(Request::get(server.url("/x")), &item())
         .await
         .unwrap();
     assert_eq!((response.status, response.attempts), (200, 2));
@@ -122,8 +131,10 @@ async fn get_is_retried_after_a_reset() {
 #[tokio::test]
 async fn post_is_retried_when_the_connection_is_refused() {
     let url = refused_url("/api/clients").await;
-    let request = Request::post(url.clone()).json_body(&json!({"name": "Ana"}));
-    let err = client(&options(3)).send(request).await.unwrap_err();
+    let request = Request::post(url.clone())
+        .json_body(&json!({"name": "Ana"}))
+        .unwrap();
+    let err = client(&options(3)).send(request, &item()).await.unwrap_err();
     assert!(!err.maybe_sent(), "{err}");
     assert_eq!(err.attempts(), 3);
     let msg = err.to_string();
@@ -151,8 +162,8 @@ async fn post_goes_through_exactly_once_when_the_server_comes_up() {
     let mut opts = options(200);
     opts.retry.base = MS(20);
     opts.retry.cap = MS(20);
-    let request = Request::post(url).json_body(&json!({"name": "Ana"}));
-    let response = client(&opts).send(request).await.unwrap();
+    let request = Request::post(url).json_body(&json!({"name": "Ana"})).unwrap();
+    let response = client(&opts).send(request, &item()).await.unwrap();
     assert_eq!(response.status, 201);
     assert!(response.attempts > 1, "{}", response.attempts);
     let server = rx.await.unwrap();
@@ -166,7 +177,10 @@ async fn retry_after_is_honoured() {
     opts.retry.base = MS(1);
     opts.retry.cap = Duration::from_secs(2);
     let started = Instant::now();
-    let response = client(&opts).send(Request::get(server.url("/x"))).await.unwrap();
+    let response = client(&opts)
+        .send(Request::get(server.url("/x")), &item())
+        .await
+        .unwrap();
     assert_eq!((response.status, response.attempts), (200, 2));
     assert!(
         started.elapsed() >= MS(950),
@@ -181,7 +195,10 @@ async fn retry_after_beyond_the_cap_returns_the_answer_at_once() {
     let mut opts = options(3);
     opts.retry.cap = Duration::from_secs(2);
     let started = Instant::now();
-    let response = client(&opts).send(Request::get(server.url("/x"))).await.unwrap();
+    let response = client(&opts)
+        .send(Request::get(server.url("/x")), &item())
+        .await
+        .unwrap();
     assert_eq!((response.status, response.attempts), (429, 1));
     assert_eq!(response.header_str("retry-after"), Some("5"));
     assert!(
@@ -198,7 +215,7 @@ async fn a_stalled_answer_times_out_and_says_so() {
     opts.request_timeout = MS(300);
     let started = Instant::now();
     let err = client(&opts)
-        .send(Request::get(server.url("/x")))
+        .send(Request::get(server.url("/x")), &item())
         .await
         .unwrap_err();
     assert!(err.is_timeout() && err.maybe_sent(), "{err}");
@@ -210,8 +227,8 @@ async fn a_stalled_answer_times_out_and_says_so() {
         started.elapsed()
     );
 
-    let request = Request::post(server.url("/x")).json_body(&json!({}));
-    let err = client(&opts).send(request).await.unwrap_err();
+    let request = Request::post(server.url("/x")).json_body(&json!({})).unwrap();
+    let err = client(&opts).send(request, &item()).await.unwrap_err();
     assert_eq!(err.attempts(), 1, "a POST does not: {err}");
     assert!(err.maybe_sent());
 }
@@ -224,7 +241,7 @@ async fn bodies_beyond_the_limit_are_refused() {
     for reply in [respond(200, &[], &big), respond_chunked(200, &big)] {
         let server = Server::start(vec![reply]).await;
         let err = client(&opts)
-            .send(Request::get(server.url("/x")))
+            .send(Request::get(server.url("/x")), &item())
             .await
             .unwrap_err();
         assert!(
@@ -244,7 +261,10 @@ async fn bodies_beyond_the_limit_are_refused() {
     let exact = "y".repeat(1_000);
     for reply in [respond(200, &[], &exact), respond_chunked(200, &exact)] {
         let server = Server::start(vec![reply]).await;
-        let response = client(&opts).send(Request::get(server.url("/x"))).await.unwrap();
+        let response = client(&opts)
+            .send(Request::get(server.url("/x")), &item())
+            .await
+            .unwrap();
         assert_eq!(response.body.len(), 1_000);
     }
 }
@@ -253,14 +273,22 @@ async fn bodies_beyond_the_limit_are_refused() {
 async fn json_headers_are_sent() {
     let server = Server::start(vec![ok_json()]).await;
     let client = client(&options(1));
-    client.send(Request::get(server.url("/a"))).await.unwrap();
     client
-        .send(Request::post(server.url("/b")).json_body(&json!({"name": "Ana"})))
+        .send(Request::get(server.url("/a")), &item())
+        .await
+        .unwrap();
+    client
+        .send(
+            Request::post(server.url("/b"))
+                .json_body(&json!({"name": "Ana"}))
+                .unwrap(),
+            &item(),
+        )
         .await
         .unwrap();
     let mut bare = Request::put(server.url("/c"));
     bare.body = Some(br#"{"name":"Bia"}"#.to_vec());
-    client.send(bare).await.unwrap();
+    client.send(bare, &item()).await.unwrap();
 
     let heads = server.heads();
     assert!(heads[0].starts_with("get /a "), "{}", heads[0]);
@@ -287,7 +315,10 @@ async fn connections_are_kept_alive() {
     let server = Server::start(vec![ok_json()]).await;
     let client = client(&options(1));
     for _ in 0..5 {
-        client.send(Request::get(server.url("/x"))).await.unwrap();
+        client
+            .send(Request::get(server.url("/x")), &item())
+            .await
+            .unwrap();
     }
     assert_eq!(server.requests(), 5);
     assert_eq!(server.connections(), 1);
@@ -305,7 +336,7 @@ async fn the_rate_limit_spaces_attempts_across_clones() {
     let sends = (0..6).map(|i| {
         let client = if i % 2 == 0 { first.clone() } else { second.clone() };
         let url = url.clone();
-        async move { client.send(Request::get(url)).await.map(|r| r.status) }
+        async move { client.send(Request::get(url), &item()).await.map(|r| r.status) }
     });
     let statuses = futures::future::join_all(sends).await;
     assert!(statuses.iter().all(|s| matches!(s, Ok(200))), "{statuses:?}");
@@ -319,7 +350,10 @@ async fn the_rate_limit_counts_retries() {
     let mut opts = options(3);
     opts.rate_limit_per_second = Some(10.0);
     let started = Instant::now();
-    let response = client(&opts).send(Request::get(server.url("/x"))).await.unwrap();
+    let response = client(&opts)
+        .send(Request::get(server.url("/x")), &item())
+        .await
+        .unwrap();
     assert_eq!(response.attempts, 3);
     assert!(started.elapsed() >= MS(190), "{:?}", started.elapsed());
 }
@@ -334,7 +368,7 @@ async fn errors_and_debug_carry_no_secrets() {
     );
     let shown_request = format!("{request:?}");
     let client = client(&options(2));
-    let err = client.send(request).await.unwrap_err();
+    let err = client.send(request, &item()).await.unwrap_err();
     let shown = format!("{err} {err:?} {shown_request} {client:?}");
     for secret in ["s3cr3t-query", "gck_deadbeefdeadbeef"] {
         assert!(!shown.contains(secret), "{secret} leaked: {shown}");
@@ -345,7 +379,7 @@ async fn errors_and_debug_carry_no_secrets() {
 #[tokio::test]
 async fn clear_text_to_a_remote_host_is_refused_before_sending() {
     let request = Request::get("http://agenda.example.com/api/clients".parse().unwrap());
-    let err = client(&options(1)).send(request).await.unwrap_err();
+    let err = client(&options(1)).send(request, &item()).await.unwrap_err();
     assert!(matches!(err, HttpError::InvalidUrl { .. }), "{err:?}");
     assert!(!err.maybe_sent());
     assert!(err.to_string().contains("unencrypted"), "{err}");
@@ -365,8 +399,9 @@ fn unusable_options_are_refused() {
 async fn an_unknown_host_is_retried_and_never_sent() {
     // `.invalid` never resolves (RFC 6761), so this needs no network.
     let request = Request::post("https://nodehost-test.invalid/api/clients".parse().unwrap())
-        .json_body(&json!({"name": "Ana"}));
-    let err = client(&options(2)).send(request).await.unwrap_err();
+        .json_body(&json!({"name": "Ana"}))
+        .unwrap();
+    let err = client(&options(2)).send(request, &item()).await.unwrap_err();
     assert!(!err.maybe_sent(), "{err}");
     assert_eq!(
         err.attempts(),

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use nodehost_core::{
-    Json, Lock, NoCredentials, Node, NodeError, NodeSpec, OperationHints, OperationSpec, Output, RunOptions,
-    SetupError, StringFormat,
+    ItemContext, Json, NoCredentials, Node, NodeError, NodeInfo, Output, SessionOptions, SetupError,
+    StringFormat,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -21,10 +21,16 @@ use serde_json::json;
 #[serde(tag = "operation", rename_all = "camelCase")]
 pub enum MemoParams {
     /// Store a value under a key.
+    #[schemars(extend("x-operation" = {"action": "Put a value", "hints": "update",
+        "locks": {"read": ["all"], "write": ["k/{key}"]}}))]
     Put(PutParams),
     /// Read one key.
+    #[schemars(extend("x-operation" = {"action": "Get a value", "hints": "read",
+        "locks": {"read": ["k/{key}"]}}))]
     Get(KeyParams),
     /// Read every key.
+    #[schemars(extend("x-operation" = {"action": "List values", "hints": "read",
+        "locks": {"write": ["all"]}}))]
     List(ListParams),
 }
 
@@ -100,63 +106,28 @@ impl Node for MemoNode {
     type Credentials = NoCredentials;
     type Session = ();
 
-    fn spec(&self) -> NodeSpec {
-        NodeSpec {
-            name: "memo",
-            display_name: "Memo",
+    fn info(&self) -> NodeInfo {
+        NodeInfo {
+            name: "memo".into(),
+            display_name: "Memo".into(),
             version: 1,
-            description: "Keeps values in memory",
-            group: &["transform"],
+            description: "Keeps values in memory".into(),
+            group: vec!["transform".into()],
             icon: None,
-            default_operation: "list",
-            operations: vec![
-                OperationSpec {
-                    value: "put",
-                    display_name: "Put",
-                    action: "Put a value",
-                    hints: OperationHints::UPDATE,
-                },
-                OperationSpec {
-                    value: "get",
-                    display_name: "Get",
-                    action: "Get a value",
-                    hints: OperationHints::READ,
-                },
-                OperationSpec {
-                    value: "list",
-                    display_name: "List",
-                    action: "List values",
-                    hints: OperationHints::READ,
-                },
-            ],
-            credential: None,
+            default_operation: "list".into(),
             usable_as_tool: true,
         }
     }
 
     fn formats(&self) -> Vec<StringFormat> {
-        vec![StringFormat {
-            name: "code",
-            expected: "three capital letters",
-            check: code_ok,
-        }]
+        vec![StringFormat::new("code", "three capital letters", code_ok)]
     }
 
-    fn access(&self, params: &MemoParams) -> Vec<Lock> {
-        match params {
-            MemoParams::Put(p) => {
-                vec![Lock::exclusive(format!("k/{}", p.key)), Lock::shared("all")]
-            }
-            MemoParams::Get(p) => vec![Lock::shared(format!("k/{}", p.key))],
-            MemoParams::List(_) => vec![Lock::exclusive("all")],
-        }
-    }
-
-    async fn connect(&self, _: Option<NoCredentials>, _: &RunOptions) -> Result<(), SetupError> {
+    async fn connect(&self, _: Option<NoCredentials>, _: &SessionOptions) -> Result<(), SetupError> {
         Ok(())
     }
 
-    async fn execute(&self, _: &(), params: MemoParams) -> Result<Vec<Output>, NodeError> {
+    async fn execute(&self, _: &(), params: MemoParams, _: &ItemContext) -> Result<Vec<Output>, NodeError> {
         match params {
             MemoParams::Put(p) => {
                 // A zero sleep still waits for the timer's next tick (about 1 ms).
@@ -167,7 +138,7 @@ impl Node for MemoNode {
                     panic!("memo node bug on key {}", p.key);
                 }
                 if p.fail {
-                    return Err(NodeError::new(format!("cannot put {}", p.key)).with_status(503));
+                    return Err(NodeError::new(format!("cannot put {}", p.key)).with_field("httpStatus", 503));
                 }
                 self.0.store.lock().unwrap().insert(p.key, p.value.clone());
                 self.0
@@ -186,7 +157,7 @@ impl Node for MemoNode {
                 self.0.log.lock().unwrap().push(format!("get {}", p.key));
                 match v {
                     Some(v) => Ok(vec![obj(json!({"key": p.key, "value": v})).into()]),
-                    None => Err(NodeError::new(format!("no key {}", p.key)).with_status(404)),
+                    None => Err(NodeError::new(format!("no key {}", p.key)).with_field("httpStatus", 404)),
                 }
             }
             MemoParams::List(p) => {

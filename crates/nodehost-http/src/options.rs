@@ -1,10 +1,11 @@
-//! Run-wide settings handed to a node when it opens a session: timeouts, retries, rate limit.
-//!
-//! Plain data only; the HTTP layer (`nodehost-http`) turns it into behaviour.
+//! How an HTTP node talks to its service: timeouts, retries, rate limit, body limit. Plain
+//! data a host sets once (`SessionOptions::with(HttpOptions { .. })`) and every session reads.
 
 use std::time::Duration;
 
-/// How a run talks to remote services. Every limit is explicit.
+use nodehost_core::SessionOptions;
+
+/// How a session talks to remote services. Every limit is explicit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpOptions {
     /// Time allowed to establish a TCP/TLS connection.
@@ -13,7 +14,7 @@ pub struct HttpOptions {
     pub request_timeout: Duration,
     /// Retry behaviour for transient failures.
     pub retry: RetryPolicy,
-    /// Cap on requests per second across the whole run (`None`: no cap).
+    /// Cap on requests per second across the session (`None`: no cap).
     pub rate_limit_per_second: Option<f64>,
     /// Allow `http://` to non-loopback hosts (secrets would travel in clear).
     pub allow_insecure_http: bool,
@@ -31,6 +32,13 @@ impl Default for HttpOptions {
             allow_insecure_http: false,
             max_response_bytes: 16 * 1024 * 1024,
         }
+    }
+}
+
+impl HttpOptions {
+    /// The options a host set, or the defaults.
+    pub fn from_session(options: &SessionOptions) -> Self {
+        options.get::<Self>().cloned().unwrap_or_default()
     }
 }
 
@@ -54,11 +62,4 @@ impl Default for RetryPolicy {
             cap: Duration::from_secs(10),
         }
     }
-}
-
-/// Everything a node may need to open a session for one run.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RunOptions {
-    /// HTTP behaviour for nodes that talk to a remote API.
-    pub http: HttpOptions,
 }
