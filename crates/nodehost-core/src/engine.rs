@@ -271,8 +271,11 @@ impl Run {
     }
 }
 
+/// `30s`, `1.5s`, `250ms`: how a person writes a time limit.
 fn human(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
+    if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
         format!("{}s", d.as_secs())
     } else {
         format!("{:.1}s", d.as_secs_f64())

@@ -355,3 +355,94 @@ async fn a_panicking_node_fails_its_item_only_whatever_the_concurrency() {
         assert_eq!(report.failed.count(), 1);
     }
 }
+
+#[tokio::test]
+async fn an_item_past_its_deadline_fails_and_a_write_among_them_may_have_been_applied() {
+    let (state, node) = memo();
+    let items = json!([
+        {"operation": "put", "key": 1, "value": "slow", "delayMs": 20_000},
+        {"operation": "get", "key": 1, "delayMs": 20_000}
+    ]);
+    let cfg = RunConfig {
+        item_deadline: Some(std::time::Duration::from_millis(50)),
+        ..config(2, true)
+    };
+    let (out, report) = run(&node, items, cfg).await;
+    let message = out[0].json.to_value()["error"]["message"].clone();
+    assert_eq!(message, "item 0: did not finish within the item deadline of 50ms");
+    assert_eq!(
+        out[1].json.to_value()["error"]["message"],
+        "item 1: did not finish within the item deadline of 50ms"
+    );
+    // The put may have reached the store before it was given up; the get changes nothing.
+    assert_eq!(report.maybe_applied.as_slice(), &[(0, 0)]);
+    assert_eq!(report.failed.as_slice(), &[(0, 1)]);
+    assert!(state.0.store.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_aborted_run_gives_up_items_in_flight_and_still_accounts_for_every_item() {
+    for concurrency in [1, 4] {
+        let (_, node) = memo();
+        let items: Vec<Value> = (1..=6)
+            .map(|k| json!({"operation": "put", "key": k, "value": "x", "delayMs": 20_000}))
+            .collect();
+        let cfg = config(concurrency, false);
+        // Abort without a cancel first: items start, and every one in flight is given up.
+        cfg.abort.cancel();
+        let (out, report) = run(&node, Value::Array(items), cfg).await;
+        assert!(out.is_empty(), "concurrency {concurrency}");
+        assert!(
+            matches!(report.stop, Some(StopCause::Cancelled)),
+            "concurrency {concurrency}"
+        );
+        let error = report.error(Some(6)).unwrap().to_value();
+        assert_eq!(error["reason"], "cancelled");
+        assert_eq!(error["applied"], json!([]));
+        // The writes given up in flight are the failed ones, and may have been applied.
+        assert_eq!(
+            error["failed"], error["maybeApplied"],
+            "concurrency {concurrency}"
+        );
+        assert!(report.failed.count() >= 1);
+        assert_eq!(
+            report.failed.count() + report.not_run_with_unread(Some(6)).count(),
+            6
+        );
+    }
+}
+
+#[tokio::test]
+async fn runs_on_one_host_share_a_session_and_are_cancelled_one_by_one() {
+    let node = MemoNode::default();
+    let mut registry = Registry::new();
+    registry.register(node.clone()).unwrap();
+    let host = nodehost_core::Host::new(registry);
+    let memo = host.node("memo").unwrap();
+    let a = host.session(&memo, None).await.unwrap();
+    let b = host.session(&memo, None).await.unwrap();
+    assert!(Arc::ptr_eq(&a, &b), "the same credentials share one session");
+
+    let items = |from: u64| {
+        RunInput::from_value(Value::Array(
+            (from..from + 5)
+                .map(|k| json!({"operation": "put", "key": k, "value": "x"}))
+                .collect(),
+        ))
+        .unwrap()
+    };
+    let cancelled = RunConfig::default();
+    cancelled.cancel.cancel();
+    let going = RunConfig::default();
+    let (first, second) = tokio::join!(
+        host.run("memo", items(1), &cancelled),
+        host.run("memo", items(100), &going)
+    );
+    let (first, second) = (json!(first.unwrap()), json!(second.unwrap()));
+    assert_eq!(first["error"]["reason"], "cancelled");
+    assert_eq!(first["error"]["notRun"], json!([[0, 4]]));
+    assert_eq!(second["items"].as_array().unwrap().len(), 5);
+    assert!(second.get("error").is_none());
+    let keys: Vec<u64> = node.0.store.lock().unwrap().keys().copied().collect();
+    assert_eq!(keys, [100, 101, 102, 103, 104]);
+}
