@@ -33,6 +33,31 @@ fn case(name: &'static str, stdin: impl Into<Vec<u8>>, code: i32, says: &[&str])
 fn corpus() -> Vec<Case> {
     let ten_mb = "7".repeat(10_000_000);
     let mut cases = vec![
+        // A key given twice must not silently mean its last value: this one would delete.
+        case(
+            "a key twice in an item",
+            r#"{"operation": "get", "operation": "delete", "clientId": 1}"#,
+            2,
+            &["malformed JSON in stdin at line 1", "duplicate key `operation`"],
+        ),
+        case(
+            "items twice in an envelope",
+            r#"{"items": [{"operation": "get", "clientId": 1}], "items": [{"operation": "delete", "clientId": 1}]}"#,
+            2,
+            &["duplicate key `items`"],
+        ),
+        case(
+            "a key twice in node-level parameters",
+            r#"{"parameters": {"operation": "get", "operation": "delete"}, "items": [{"clientId": 1}]}"#,
+            2,
+            &["duplicate key `operation`"],
+        ),
+        case(
+            "a byte-order mark, then a bad item",
+            b"\xef\xbb\xbf[{\"operation\": \"archive\"}]".to_vec(),
+            1,
+            &["item 0: Unknown operation: archive"],
+        ),
         case("empty input", "", 2, &["stdin is empty"]),
         case("whitespace only", " \n\t\n", 2, &["stdin is empty"]),
         case(
