@@ -2,8 +2,9 @@
 //! target feeds and what the e2e corpus test replays. Kept in one file so both exercise exactly
 //! the same calls, in the order `run_cmd` makes them.
 
+use nodehost_core::Document;
 use nodehost_core::input::{item_fields, parse_json};
-use nodehost_core::{ItemFailure, Plan, RunInput, UnknownFields};
+use nodehost_core::{ItemFailure, Plan, UnknownFields};
 use serde_json::Map;
 
 /// What the bytes became, for a test to check; the fuzz target only cares that it returns.
@@ -19,7 +20,7 @@ pub struct Verdict {
     pub lines_valid: usize,
 }
 
-/// Feed `bytes` through the document path (`parse_json` → `RunInput::from_value` → the run
+/// Feed `bytes` through the document path (`Document::parse` → its items → the run
 /// plan's node-level parameter check → `Plan::prepare` for every item) and the NDJSON path (per
 /// line: `parse_json` → `item_fields` → `Plan::prepare`), with the real registry.
 pub fn run(bytes: &[u8]) -> Verdict {
@@ -29,8 +30,9 @@ pub fn run(bytes: &[u8]) -> Verdict {
         .expect("the binary registers the Cliente node");
     let mut verdict = Verdict::default();
 
-    if let Ok(value) = parse_json(bytes)
-        && let Ok(input) = RunInput::from_value(value)
+    // The document path of `run`: the document located, then every item read and validated.
+    if let Ok(document) = Document::parse(bytes)
+        && let Ok(input) = document.into_input()
     {
         verdict.document_items = Some(input.items.len());
         for unknown in [UnknownFields::Reject, UnknownFields::Ignore] {

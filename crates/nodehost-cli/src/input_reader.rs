@@ -4,7 +4,6 @@
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
-use serde_json::Value;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
 use crate::CliError;
@@ -14,8 +13,9 @@ pub const MAX_DOCUMENT_BYTES: u64 = 512 * 1024 * 1024;
 /// Longest NDJSON line.
 pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
 
-/// Read and parse the whole input document.
-pub fn read_document(path: Option<&Path>) -> Result<Value, CliError> {
+/// Read the whole input document's bytes (parsed by `nodehost_core::Document`, which locates
+/// items without building a tree of them).
+pub fn read_document(path: Option<&Path>) -> Result<Vec<u8>, CliError> {
     let source = path.map_or_else(|| "stdin".to_owned(), |p| p.display().to_string());
     let mut bytes = Vec::new();
     if path.is_none() && std::io::stdin().is_terminal() {
@@ -37,12 +37,36 @@ pub fn read_document(path: Option<&Path>) -> Result<Value, CliError> {
             MAX_DOCUMENT_BYTES / (1024 * 1024)
         )));
     }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    if bytes
+        .strip_prefix(b"\xEF\xBB\xBF")
+        .unwrap_or(&bytes)
+        .iter()
+        .all(u8::is_ascii_whitespace)
+    {
         return Err(CliError::usage(format!(
             "{source} is empty: expected a JSON array of items, an item object or an envelope"
         )));
     }
-    nodehost_core::input::parse_json(&bytes).map_err(|e| json_error(&source, &e))
+    Ok(bytes)
+}
+
+/// The name of the input in messages.
+pub fn source_name(path: Option<&Path>) -> String {
+    path.map_or_else(|| "stdin".to_owned(), |p| p.display().to_string())
+}
+
+/// A document that cannot be read: `malformed JSON in stdin at line 3, column 7: ...`.
+pub fn document_error(source: &str, e: nodehost_core::DocumentError) -> CliError {
+    match e {
+        nodehost_core::DocumentError::Json {
+            message,
+            line,
+            column,
+        } => CliError::usage(format!(
+            "malformed JSON in {source} at line {line}, column {column}: {message}"
+        )),
+        other => CliError::usage(other.to_string()),
+    }
 }
 
 /// `malformed JSON in stdin at line 3, column 7: expected `,` or `}``.

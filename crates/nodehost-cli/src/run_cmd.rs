@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use nodehost_core::input::item_fields;
 use nodehost_core::{
-    CancellationToken, DynSession, FnSink, Host, HostedNode, Plan, Registry, RunConfig, RunInput, RunReport,
+    CancellationToken, Document, DynSession, FnSink, Host, HostedNode, Plan, Registry, RunConfig, RunReport,
     Secrets, StopCause, UnknownFields, WorkItem, engine,
 };
 use serde_json::{Map, Value, json};
@@ -180,38 +180,38 @@ impl Invocation {
     }
 
     async fn document(self, args: RunArgs) -> Result<(), CliError> {
-        let document = input_reader::read_document(args.input.as_deref())?;
-        let mut input = RunInput::from_value(document).map_err(|e| CliError::usage(e.to_string()))?;
+        let bytes = input_reader::read_document(args.input.as_deref())?;
+        let source = input_reader::source_name(args.input.as_deref());
+        let mut document = Document::parse(&bytes).map_err(|e| input_reader::document_error(&source, e))?;
         for (k, v) in self.cli_parameters.clone() {
-            input.parameters.entry(k).or_insert(v);
+            document.parameters.entry(k).or_insert(v);
         }
-        let continue_on_fail = args.continue_on_fail || input.continue_on_fail.unwrap_or(false);
+        let continue_on_fail = args.continue_on_fail || document.continue_on_fail.unwrap_or(false);
         // Credentials are known before items are validated, so no problem can quote a key.
         let credentials = if args.connection.sandbox {
             None
         } else {
-            credentials(&self.node, input.credentials.take(), &args.connection)?
+            credentials(&self.node, document.credentials.take(), &args.connection)?
         };
         let secrets = self.secrets_of(credentials.as_ref());
-        let plan = Plan::new(
-            Arc::clone(&self.node),
-            std::mem::take(&mut input.parameters),
-            self.unknown,
-        )
-        .map_err(|e| CliError::usage(e.to_string()))?
-        .with_secrets(secrets.clone());
+        let parameters = std::mem::take(&mut document.parameters);
+        let plan = Plan::new(Arc::clone(&self.node), parameters, self.unknown)
+            .map_err(|e| CliError::usage(e.to_string()))?
+            .with_secrets(secrets.clone());
         let layout = if args.pretty {
             Layout::Pretty
         } else {
             Layout::Document
         };
 
-        // Every item is validated before anything is sent.
-        let total = input.items.len();
-        let work = match plan.validate_all(std::mem::take(&mut input.items), continue_on_fail) {
-            Ok(work) => work,
-            Err(refused) => return refuse(&refused, total, layout),
-        };
+        // Every item is validated before anything is sent; none is kept: each is read again
+        // when it runs, so memory stays that of the document.
+        let total = document.len();
+        match plan.check_document(&document, continue_on_fail) {
+            Err(e) => return Err(CliError::usage(e.to_string())),
+            Ok(Err(refused)) => return refuse(&refused, total, layout),
+            Ok(Ok(())) => {}
+        }
         if total == 0 {
             // Nothing to do, so nothing to connect to: no credentials needed.
             let writer = ItemWriter::new(layout).map_err(write_error)?;
@@ -219,7 +219,8 @@ impl Invocation {
         }
         let (session, sandbox) = self.open(credentials, &args.connection).await?;
         let config = self.config(&args, continue_on_fail, secrets);
-        let result = execute(session, futures::stream::iter(work), &config, layout, Some(total)).await;
+        let work = futures::stream::iter(plan.document_work(&document));
+        let result = execute(session, work, &config, layout, Some(total)).await;
         if let Some(s) = sandbox {
             s.stop().await;
         }

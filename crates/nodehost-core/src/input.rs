@@ -5,6 +5,8 @@ use serde_json::{Map, Value};
 
 use crate::validate::{Validator, describe};
 
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// A whole run's input, once parsed.
 #[derive(Default, Clone)]
 pub struct RunInput {
@@ -36,6 +38,16 @@ pub enum InputError {
     /// The top-level value has the wrong shape.
     #[error("input: {0}")]
     Shape(String),
+    /// One item is not JSON a run can read (a number beyond what JSON numbers hold).
+    #[error("item {index}: malformed JSON {place}: {message}")]
+    Json {
+        /// Index of the item.
+        index: usize,
+        /// `at line L, column C`.
+        place: String,
+        /// The parser's words.
+        message: String,
+    },
     /// One item is not an object.
     #[error("item {index}: expected an object (or {{\"json\": {{...}}}}), got {got}")]
     Item {
@@ -65,31 +77,13 @@ impl RunInput {
                 items: vec![item_fields(0, value)?],
                 ..Self::default()
             }),
-            other => Err(InputError::Shape(format!(
-                "expected an array of items, an item object or an envelope {{\"items\": [...]}}, got {}",
-                describe(&other)
-            ))),
+            other => Err(not_a_document(&describe(&other))),
         }
     }
 
     fn from_envelope(mut map: Map<String, Value>) -> Result<Self, InputError> {
-        if let Some(key) = map.keys().find(|k| !ENVELOPE_KEYS.contains(&k.as_str())) {
-            return Err(InputError::Shape(format!(
-                "unknown envelope field `{}` (expected: {})",
-                crate::validate::truncate(key, 40),
-                ENVELOPE_KEYS.join(", ")
-            )));
-        }
-        let parameters = match map.remove("parameters") {
-            None | Some(Value::Null) => Map::new(),
-            Some(Value::Object(p)) => p,
-            Some(other) => {
-                return Err(InputError::Shape(format!(
-                    "`parameters` must be an object, got {}",
-                    describe(&other)
-                )));
-            }
-        };
+        check_envelope_keys(map.keys().map(String::as_str))?;
+        let parameters = envelope_parameters(map.remove("parameters"))?;
         let items = match map.remove("items") {
             // An envelope without items runs the node once with its parameters, as n8n does
             // for a manual trigger.
@@ -99,42 +93,82 @@ impl RunInput {
                 .enumerate()
                 .map(|(i, v)| item_fields(i, v))
                 .collect::<Result<_, _>>()?,
-            Some(other) => {
-                return Err(InputError::Shape(format!(
-                    "`items` must be an array, got {}",
-                    describe(&other)
-                )));
-            }
-        };
-        let continue_on_fail = match map.remove("continueOnFail") {
-            None | Some(Value::Null) => None,
-            Some(Value::Bool(b)) => Some(b),
-            Some(other) => {
-                return Err(InputError::Shape(format!(
-                    "`continueOnFail` must be true or false, got {}",
-                    describe(&other)
-                )));
-            }
-        };
-        let credentials = match map.remove("credentials") {
-            None | Some(Value::Null) => None,
-            Some(c @ Value::Object(_)) => Some(c),
-            // Never describe the value: it may be a secret.
-            Some(_) => return Err(InputError::Shape("`credentials` must be an object".into())),
+            Some(other) => return Err(items_not_an_array(&describe(&other))),
         };
         Ok(Self {
             parameters,
             items,
-            credentials,
-            continue_on_fail,
+            continue_on_fail: envelope_continue_on_fail(map.remove("continueOnFail"))?,
+            credentials: envelope_credentials(map.remove("credentials"))?,
         })
     }
 }
 
+/// An envelope names only its own fields.
+pub(crate) fn check_envelope_keys<'a>(mut keys: impl Iterator<Item = &'a str>) -> Result<(), InputError> {
+    match keys.find(|k| !ENVELOPE_KEYS.contains(k)) {
+        Some(key) => Err(InputError::Shape(format!(
+            "unknown envelope field `{}` (expected: {})",
+            crate::validate::truncate(key, 40),
+            ENVELOPE_KEYS.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn envelope_parameters(value: Option<Value>) -> Result<Map<String, Value>, InputError> {
+    match value {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(p)) => Ok(p),
+        Some(other) => Err(InputError::Shape(format!(
+            "`parameters` must be an object, got {}",
+            describe(&other)
+        ))),
+    }
+}
+
+pub(crate) fn envelope_continue_on_fail(value: Option<Value>) -> Result<Option<bool>, InputError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(b)),
+        Some(other) => Err(InputError::Shape(format!(
+            "`continueOnFail` must be true or false, got {}",
+            describe(&other)
+        ))),
+    }
+}
+
+pub(crate) fn envelope_credentials(value: Option<Value>) -> Result<Option<Value>, InputError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(c @ Value::Object(_)) => Ok(Some(c)),
+        // Never describe the value: it may be a secret.
+        Some(_) => Err(InputError::Shape("`credentials` must be an object".into())),
+    }
+}
+
+pub(crate) fn items_not_an_array(got: &str) -> InputError {
+    InputError::Shape(format!("`items` must be an array, got {got}"))
+}
+
+/// What the top level of an input document must be.
+pub(crate) fn not_a_document(got: &str) -> InputError {
+    InputError::Shape(format!(
+        "expected an array of items, an item object or an envelope {{\"items\": [...]}}, got {got}"
+    ))
+}
+
 fn is_envelope(map: &Map<String, Value>) -> bool {
-    matches!(map.get("items"), Some(Value::Array(_)))
-        || map.contains_key("parameters")
-        || map.contains_key("credentials")
+    envelope_rule(
+        matches!(map.get("items"), Some(Value::Array(_))),
+        map.contains_key("parameters") || map.contains_key("credentials"),
+    )
+}
+
+/// An object is an envelope when its `items` is an array or it has `parameters` or
+/// `credentials`; any other object is one item.
+pub(crate) fn envelope_rule(items_is_array: bool, has_parameters_or_credentials: bool) -> bool {
+    items_is_array || has_parameters_or_credentials
 }
 
 /// One item's own fields: `{"json": {...}}` (n8n) or the object itself.
@@ -206,7 +240,7 @@ pub fn unknown_node_parameters(node_parameters: &Map<String, Value>, validator: 
 /// an error naming it, where `serde_json` alone would silently keep the last value: `{"operation":
 /// "get", "operation": "delete"}` must not delete.
 pub fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde::de::DeserializeSeed::deserialize(Strict, &mut de)?;
     de.end()?;
@@ -214,7 +248,7 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, serde_json::Error> {
 }
 
 /// A `Value` deserializer that refuses duplicate keys.
-struct Strict;
+pub(crate) struct Strict;
 
 impl<'de> serde::de::DeserializeSeed<'de> for Strict {
     type Value = Value;

@@ -40,6 +40,7 @@
 
 mod definition;
 pub mod description;
+pub mod document;
 pub mod engine;
 pub mod error;
 pub mod hosted;
@@ -59,6 +60,7 @@ pub use description::{
     CredentialType, DescriptionError, LockTemplates, NodeDescription, OperationDescription, OperationHints,
     StringFormat,
 };
+pub use document::{Document, DocumentError};
 pub use engine::{FnSink, ItemFailure, OutputItem, OutputSink, RunConfig, WorkItem};
 pub use error::{ItemProblems, NodeError, Problem, SetupError};
 pub use hosted::{DynSession, DynamicNode, HostedNode, JsonSession, NodeBackend, Prepared};

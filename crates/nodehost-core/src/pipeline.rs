@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
+use crate::document::Document;
 use crate::engine::{self, ItemFailure, OutputItem, RunConfig, WorkItem};
 use crate::error::{ItemProblems, Problem, SetupError};
 use crate::hosted::{DynSession, HostedNode};
@@ -140,6 +141,15 @@ impl Plan {
         )
     }
 
+    /// An item as a [`Document`] reads it: its fields, or the problem that makes it unreadable
+    /// (a key given twice).
+    pub fn prepare_read(&self, index: usize, item: Result<Map<String, Value>, Problem>) -> WorkItem {
+        match item {
+            Ok(item) => self.prepare(index, item),
+            Err(problem) => Self::unreadable(index, self.secrets.scrub(&problem.message)),
+        }
+    }
+
     /// Validate every item before anything is sent. Without continue-on-fail one invalid item
     /// refuses the run: the report lists the invalid items (the first
     /// [`MAX_LISTED_INVALID`]) and nothing is sent. With it, invalid items are kept as
@@ -148,20 +158,70 @@ impl Plan {
     where
         I: IntoIterator<Item = Map<String, Value>>,
     {
+        let prepared = items
+            .into_iter()
+            .enumerate()
+            .map(|(index, item)| self.prepare(index, item));
+        Self::refuse_invalid(prepared, continue_on_fail, true)
+    }
+
+    /// Validate every item of `document` before anything is sent, keeping none of them (they
+    /// are read again by [`Plan::document_work`]): memory stays that of the document. An item
+    /// that is not an object is an [`InputError`]; invalid items refuse the run as in
+    /// [`Plan::validate_all`].
+    pub fn check_document(
+        &self,
+        document: &Document<'_>,
+        continue_on_fail: bool,
+    ) -> Result<Result<(), Box<RunReport>>, InputError> {
+        let mut shape = None;
+        let prepared = document
+            .items()
+            .enumerate()
+            .map_while(|(index, item)| match item {
+                Ok(item) => Some(self.prepare_read(index, item)),
+                Err(e) => {
+                    shape = Some(e);
+                    None
+                }
+            });
+        let checked = Self::refuse_invalid(prepared, continue_on_fail, false).map(|_| ());
+        match shape {
+            Some(e) => Err(e),
+            None => Ok(checked),
+        }
+    }
+
+    /// The items of a checked `document` as work, read one at a time as the engine asks.
+    pub fn document_work<'d>(
+        &'d self,
+        document: &'d Document<'_>,
+    ) -> impl Iterator<Item = WorkItem> + Send + 'd {
+        document.items().enumerate().map(|(index, item)| match item {
+            Ok(item) => self.prepare_read(index, item),
+            // `check_document` refused such a document before anything was sent.
+            Err(e) => Self::unreadable(index, e.to_string()),
+        })
+    }
+
+    fn refuse_invalid(
+        prepared: impl Iterator<Item = WorkItem>,
+        continue_on_fail: bool,
+        keep: bool,
+    ) -> Result<Vec<WorkItem>, Box<RunReport>> {
         let mut work = Vec::new();
         let mut listed = Vec::new();
         let mut invalid = Ranges::default();
         let mut total = 0;
-        for (index, item) in items.into_iter().enumerate() {
+        for (index, result) in prepared {
             total = index + 1;
-            let (index, result) = self.prepare(index, item);
             if let Err(ItemFailure::Invalid(problems)) = &result {
                 invalid.push(index);
                 if listed.len() < MAX_LISTED_INVALID {
                     listed.push(problems.clone());
                 }
             }
-            if continue_on_fail || invalid.is_empty() {
+            if keep && (continue_on_fail || invalid.is_empty()) {
                 work.push((index, result));
             }
         }
