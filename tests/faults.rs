@@ -186,7 +186,8 @@ fn indices(ranges: &Value) -> Vec<usize> {
 #[test]
 fn a_create_run_stopped_by_a_503_reports_what_was_applied_so_a_rerun_duplicates_nothing() {
     const CREATES: usize = 60;
-    // The first POST to arrive is answered 503; with 4 in flight, up to 3 others complete.
+    // The first POST to arrive is answered 503. Items already started when it fails may still
+    // complete (how many is the scheduler's business); what the engine guarantees is below.
     let sandbox = Sandbox::with_faults(
         0,
         Faults {
@@ -219,7 +220,8 @@ fn a_create_run_stopped_by_a_503_reports_what_was_applied_so_a_rerun_duplicates_
         failed,
         "a 503 on a create may hide a write"
     );
-    assert!(applied.len() <= 3 && not_run.len() >= CREATES - 4, "{error}");
+    // Only items after the failed one are left unstarted, and some are: the run stopped.
+    assert!(!not_run.is_empty() && not_run.iter().all(|&i| i > failed[0]), "{error}");
     // Every item is accounted for exactly once.
     let mut all: Vec<usize> = applied.iter().chain(&failed).chain(&not_run).copied().collect();
     all.sort_unstable();

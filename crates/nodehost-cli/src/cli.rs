@@ -111,15 +111,20 @@ pub struct ConnectionArgs {
     /// Seconds allowed for one request attempt, body included.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     pub timeout: f64,
-    /// Attempts per request, the first included (1 disables retries).
-    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=20))]
+    /// Attempts per request, the first included (1 disables retries); retries also stop at the
+    /// item's deadline.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub max_tries: u32,
     /// Backoff before the first retry, in milliseconds (doubles each retry, full jitter).
-    #[arg(long, value_name = "MS", default_value_t = 200)]
+    #[arg(long, value_name = "MS", default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub backoff_base_ms: u64,
     /// Longest wait between attempts, in milliseconds (Retry-After included).
-    #[arg(long, value_name = "MS", default_value_t = 10_000)]
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     pub backoff_cap_ms: u64,
+    /// Longest one item may take, in seconds, attempts and backoff included; past it the item
+    /// fails (a write among them is reported as maybe applied).
+    #[arg(long, value_name = "SECS", default_value_t = 15.0)]
+    pub deadline: f64,
     /// Cap on requests per second across the run, e.g. `20/s` or `20`.
     #[arg(long, value_name = "N/s", value_parser = parse_rate)]
     pub rate_limit: Option<f64>,

@@ -14,6 +14,18 @@ use crate::cli::ConnectionArgs;
 /// Largest credentials file read.
 const MAX_CREDENTIALS_FILE: u64 = 1024 * 1024;
 
+/// The item deadline from `--deadline`.
+pub fn item_deadline(args: &ConnectionArgs) -> Result<Duration, CliError> {
+    if args.deadline.is_finite() && args.deadline > 0.0 && args.deadline <= 86_400.0 {
+        Ok(Duration::from_secs_f64(args.deadline))
+    } else {
+        Err(CliError::usage(format!(
+            "--deadline must be between 0 and 86400 seconds, got {}",
+            args.deadline
+        )))
+    }
+}
+
 /// Session options from the connection flags.
 pub fn session_options(args: &ConnectionArgs) -> Result<SessionOptions, CliError> {
     let secs = |name: &str, v: f64| {

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::CliError;
 use crate::cli::{ConnectionArgs, CredentialsTestArgs, RunArgs};
-use crate::connection::{EmbeddedSandbox, credentials, missing_hint, session_options};
+use crate::connection::{EmbeddedSandbox, credentials, item_deadline, missing_hint, session_options};
 use crate::input_reader::{self, Line, MAX_LINE_BYTES};
 use crate::output::{ItemWriter, Layout, print_json};
 use crate::stderr::{self, say};
@@ -39,6 +39,7 @@ pub async fn run(registry: Registry, args: RunArgs) -> Result<(), CliError> {
     };
     let signals = Signals::install();
     let run = Invocation {
+        deadline: item_deadline(&args.connection)?,
         host,
         node,
         cli_parameters,
@@ -55,6 +56,7 @@ pub async fn run(registry: Registry, args: RunArgs) -> Result<(), CliError> {
 /// What both input modes share.
 struct Invocation {
     host: Host,
+    deadline: Duration,
     node: Arc<HostedNode>,
     cli_parameters: Map<String, Value>,
     unknown: UnknownFields,
@@ -172,7 +174,7 @@ impl Invocation {
         RunConfig {
             concurrency: args.concurrency as usize,
             continue_on_fail,
-            item_deadline: None,
+            item_deadline: Some(self.deadline),
             cancel: self.signals.cancel.clone(),
             abort: self.signals.abort.clone(),
             secrets,
@@ -441,6 +443,7 @@ pub async fn test_credentials(registry: Registry, args: CredentialsTestArgs) -> 
         .node(&args.node)
         .map_err(|e| CliError::usage(e.to_string()))?;
     let invocation = Invocation {
+        deadline: item_deadline(&args.connection)?,
         host,
         node,
         cli_parameters: Map::new(),

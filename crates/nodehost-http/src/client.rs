@@ -10,6 +10,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -33,6 +34,11 @@ const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// lying `Content-Length` cannot make us reserve the whole limit up front.
 const MAX_BODY_PREALLOC: usize = 1024 * 1024;
 
+/// Retries stop for the whole session once this many attempts in a row, across all its items,
+/// failed transiently with no usable answer in between: a server that is down is given up on
+/// after a bounded number of retries rather than `max_tries` per item. Any answer closes it.
+pub const BREAKER_FAILURES: u32 = 64;
+
 /// Sent with every request, so API operators can tell who is calling.
 pub const USER_AGENT: &str = concat!("nodehost/", env!("CARGO_PKG_VERSION"));
 
@@ -46,6 +52,8 @@ pub struct HttpClient {
 struct Inner {
     client: reqwest::Client,
     retry: RetryPolicy,
+    /// Transient failures in a row across the session, with no answer in between.
+    failures_in_a_row: AtomicU32,
     timeouts: Timeouts,
     max_response_bytes: usize,
     allow_insecure_http: bool,
@@ -96,6 +104,7 @@ impl HttpClient {
             inner: Arc::new(Inner {
                 client,
                 retry: options.retry,
+                failures_in_a_row: AtomicU32::new(0),
                 timeouts: Timeouts {
                     connect: options.connect_timeout,
                     request: options.request_timeout,
@@ -155,7 +164,14 @@ impl HttpClient {
                     let status = response.status().as_u16();
                     tracing::debug!(%method, path = url.path(), status, attempt, elapsed_ms, "http attempt");
                     maybe_sent = true;
-                    if retry::is_transient_status(status) {
+                    if !retry::is_transient_status(status) {
+                        // Read first: most answers find it zero, and a store on a line every
+                        // worker shares would cost each of them a cache miss.
+                        if inner.failures_in_a_row.load(Ordering::Relaxed) != 0 {
+                            inner.failures_in_a_row.store(0, Ordering::Relaxed);
+                        }
+                    } else {
+                        inner.failures_in_a_row.fetch_add(1, Ordering::Relaxed);
                         let failure = Failure::Status {
                             status,
                             retry_after: retry_after(response.headers()),
@@ -184,6 +200,7 @@ impl HttpClient {
                     }
                 }
                 Attempt::Failed(err) => {
+                    inner.failures_in_a_row.fetch_add(1, Ordering::Relaxed);
                     let (failure, cause) = classify(&err, inner.timeouts);
                     tracing::debug!(%method, path = url.path(), attempt, elapsed_ms, %cause, "http attempt failed");
                     (failure, cause)
@@ -225,7 +242,7 @@ impl HttpClient {
     }
 
     fn decide(&self, can_retry: bool, attempt: u32, idempotent: bool, failure: &Failure) -> Decision {
-        if !can_retry {
+        if !can_retry || self.inner.failures_in_a_row.load(Ordering::Relaxed) >= BREAKER_FAILURES {
             return Decision::GiveUp;
         }
         let jitter: f64 = rand::random();

@@ -57,7 +57,7 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            max_tries: 4,
+            max_tries: 10,
             base: Duration::from_millis(200),
             cap: Duration::from_secs(10),
         }
