@@ -221,7 +221,10 @@ fn a_create_run_stopped_by_a_503_reports_what_was_applied_so_a_rerun_duplicates_
         "a 503 on a create may hide a write"
     );
     // Only items after the failed one are left unstarted, and some are: the run stopped.
-    assert!(!not_run.is_empty() && not_run.iter().all(|&i| i > failed[0]), "{error}");
+    assert!(
+        !not_run.is_empty() && not_run.iter().all(|&i| i > failed[0]),
+        "{error}"
+    );
     // Every item is accounted for exactly once.
     let mut all: Vec<usize> = applied.iter().chain(&failed).chain(&not_run).copied().collect();
     all.sort_unstable();

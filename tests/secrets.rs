@@ -287,3 +287,47 @@ fn invalid_input_and_broken_credentials_never_show_the_key() {
     std::fs::write(&missing_url, json!({"apiKey": key}).to_string()).unwrap();
     assert_never_leaks("credentials without baseUrl", &get(&missing_url), &[2]);
 }
+
+#[test]
+fn the_key_in_the_users_own_data_is_never_echoed() {
+    // Validation quotes what it received, and an unknown field is named: a key pasted into the
+    // wrong place must still not be shown. The run refuses before anything is sent.
+    let sandbox = Sandbox::memory();
+    let dir = tempdir();
+    let creds = credentials_file(dir.path(), sandbox.base_url(), &canary());
+    let key = canary();
+    for (label, item) in [
+        ("key as a clientId", json!({"operation": "get", "clientId": key})),
+        (
+            "key as an email",
+            json!({"operation": "create", "name": "Ana", "email": key}),
+        ),
+        (
+            "key as a field name",
+            json!({"operation": "get", "clientId": 1, key.clone(): 1}),
+        ),
+        ("key as an operation", json!({"operation": key})),
+    ] {
+        let out = assert_never_leaks(label, &run_node(&creds).stdin_json(&item), &[1]);
+        assert!(
+            out.stderr_text().contains("[REDACTED]"),
+            "{label}: {}",
+            out.stderr_text()
+        );
+        let line = format!("{}\n", serde_json::to_string(&item).unwrap());
+        assert_never_leaks(label, &run_node(&creds).args(["--ndjson"]).stdin(line), &[1]);
+    }
+    assert_eq!(sandbox.total_requests(), 0, "invalid items are never sent");
+    // A key in the base URL's host or path is refused or logged without it.
+    for url in [
+        format!("http://{key}.invalid/api"),
+        format!("{}/{key}", sandbox.base_url()),
+    ] {
+        let creds = credentials_file(dir.path(), &url, &key);
+        assert_never_leaks(
+            &url.replace(&key, "KEY"),
+            &get(&creds).args(["--max-tries", "1"]),
+            &[1, 2],
+        );
+    }
+}

@@ -457,7 +457,14 @@ pub async fn test_credentials(registry: Registry, args: CredentialsTestArgs) -> 
     };
     invocation.secrets_of(credentials.as_ref());
     let (session, sandbox) = invocation.open(credentials, &args.connection).await?;
-    let result = session.test_credentials().await;
+    let result = tokio::time::timeout(invocation.deadline, session.test_credentials())
+        .await
+        .unwrap_or_else(|_| {
+            Err(nodehost_core::NodeError::new(format!(
+                "the credential check did not finish within the deadline of {:?}",
+                invocation.deadline
+            )))
+        });
     if let Some(s) = sandbox {
         s.stop().await;
     }

@@ -17,6 +17,11 @@ pub const REDACTED: &str = "[REDACTED]";
 /// ordinary words. Real API keys are far longer.
 pub const MIN_SECRET_CHARS: usize = 6;
 
+/// A run of at least this many bytes of a secret's start is redacted too: messages cut long
+/// values short ("gck_c4a7…"), and a cut secret must not survive because it no longer matches
+/// whole.
+const PREFIX_BYTES: usize = 12;
+
 /// A set of secret strings, searched for with prebuilt finders. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Secrets {
@@ -47,7 +52,8 @@ impl Secrets {
             if secret.chars().count() < MIN_SECRET_CHARS || finders.iter().any(|(s, _)| s == secret) {
                 continue;
             }
-            let finder = memmem::Finder::new(secret.as_bytes()).into_owned();
+            let prefix = &secret.as_bytes()[..secret.len().min(PREFIX_BYTES)];
+            let finder = memmem::Finder::new(prefix).into_owned();
             finders.push((secret.to_owned(), finder));
         }
         // Longest first, so a secret containing another is replaced whole.
@@ -83,18 +89,38 @@ impl Secrets {
         self.finders.is_empty()
     }
 
-    /// Whether `bytes` hold a secret.
+    /// Whether `bytes` hold a secret (or the start of one).
     pub fn found_in(&self, bytes: &[u8]) -> bool {
         self.finders.iter().any(|(_, f)| f.find(bytes).is_some())
     }
 
-    /// `text` with every secret replaced by [`REDACTED`].
+    /// `text` with every secret, and every run of a secret's first bytes (a secret cut short),
+    /// replaced by [`REDACTED`].
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for (secret, finder) in self.finders.iter() {
-            if finder.find(out.as_bytes()).is_some() {
-                out = out.replace(secret.as_str(), REDACTED);
+            if finder.find(out.as_bytes()).is_none() {
+                continue;
             }
+            let mut scrubbed = String::with_capacity(out.len());
+            let mut rest = out.as_str();
+            while let Some(at) = finder.find(rest.as_bytes()) {
+                let tail = &rest.as_bytes()[at..];
+                let mut len = tail
+                    .iter()
+                    .zip(secret.as_bytes())
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                // Never split a character of the text.
+                while !rest.is_char_boundary(at + len) {
+                    len -= 1;
+                }
+                scrubbed.push_str(&rest[..at]);
+                scrubbed.push_str(REDACTED);
+                rest = &rest[at + len.max(1)..];
+            }
+            scrubbed.push_str(rest);
+            out = scrubbed;
         }
         out
     }
@@ -141,5 +167,20 @@ mod tests {
         );
         assert!(secrets.found_in(b"..gck_secret_0123.."));
         assert!(!secrets.found_in(b"abc"));
+    }
+
+    #[test]
+    fn a_secret_cut_short_in_a_message_is_redacted_too() {
+        let key = "gck_c4a7a12bdeadbeef0badc0de5ec7e7";
+        let secrets = Secrets::new([key]);
+        assert_eq!(
+            secrets.scrub("got \"gck_c4a7a12bdead…\" (68 characters)"),
+            "got \"[REDACTED]…\" (68 characters)"
+        );
+        // Fewer than 12 of its bytes is not the secret.
+        assert_eq!(secrets.scrub("gck_c4a7 is a prefix"), "gck_c4a7 is a prefix");
+        // Non-ASCII text around a match stays whole.
+        let secrets = Secrets::new(["çãõ-secret-çãõ"]);
+        assert_eq!(secrets.scrub("x çãõ-secret-çã! y"), "x [REDACTED]! y");
     }
 }

@@ -23,7 +23,10 @@
 //!   would most likely earn the same 429/503, spend an attempt and add load to a server that
 //!   asked for less; and `cap` is the caller's promise of the longest pause a run takes. The
 //!   user then sees the 429/503 immediately and can schedule the run for later.
-//! - Nothing is retried once `attempt >= max_tries`.
+//! - Nothing is retried once `attempt >= max_tries`, and a connection that could not be made
+//!   (refused, unresolved, failed handshake) is tried at most [`CONNECT_TRIES`] times: that is
+//!   a server that is down or a wrong address, not an overloaded one, and waiting out the whole
+//!   budget of tries would only delay the report.
 
 use std::time::{Duration, SystemTime};
 
@@ -72,6 +75,9 @@ pub enum Decision {
     GiveUp,
 }
 
+/// Most attempts when the connection itself fails (see the module rules).
+pub const CONNECT_TRIES: u32 = 3;
+
 /// Whether a status is worth another try of an idempotent request: request timeout, too many
 /// requests, and the gateway/overload family. 500 and 501 are bugs or refusals, not weather.
 pub fn is_transient_status(status: u16) -> bool {
@@ -95,7 +101,12 @@ pub fn decide(
         return Decision::GiveUp;
     }
     let retry_after = match *failure {
-        Failure::Refused | Failure::Connect => None,
+        Failure::Refused | Failure::Connect => {
+            if attempt >= CONNECT_TRIES {
+                return Decision::GiveUp;
+            }
+            None
+        }
         Failure::Timeout | Failure::Io => {
             if !idempotent {
                 return Decision::GiveUp;
@@ -190,8 +201,17 @@ mod tests {
     fn decision_table() {
         // (why, attempt, idempotent, failure, jitter, expected)
         let rows: Vec<(&str, u32, bool, Failure, f64, Decision)> = vec![
-            // Connection never made: safe for every method.
+            // Connection never made: safe for every method, a few times.
             ("GET refused", 1, true, Failure::Refused, 0.5, retry(50)),
+            ("GET refused, third try", 3, true, Failure::Refused, 0.5, GiveUp),
+            (
+                "POST connect error, third try",
+                3,
+                false,
+                Failure::Connect,
+                0.5,
+                GiveUp,
+            ),
             ("POST refused", 1, false, Failure::Refused, 0.5, retry(50)),
             ("GET connect error", 1, true, Failure::Connect, 0.5, retry(50)),
             ("POST connect error", 1, false, Failure::Connect, 0.5, retry(50)),

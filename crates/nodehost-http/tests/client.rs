@@ -10,7 +10,6 @@ use nodehost_http::{HttpClient, HttpError, HttpOptions, Request, RetryPolicy};
 use reqwest::header::{AUTHORIZATION, HeaderValue};
 use serde_json::json;
 use support::{Reply, Server, refused_url, respond, respond_chunked};
-use tokio::net::TcpListener;
 
 /// An item outside any run: no deadline, never cancelled.
 fn item() -> ItemContext {
@@ -147,27 +146,6 @@ async fn post_is_retried_when_the_connection_is_refused() {
         msg.contains("3 attempts") && msg.contains("was not sent"),
         "{msg}"
     );
-}
-
-#[tokio::test]
-async fn post_goes_through_exactly_once_when_the_server_comes_up() {
-    let url = refused_url("/api/clients").await;
-    let addr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(async move {
-        tokio::time::sleep(MS(150)).await;
-        let listener = TcpListener::bind(addr).await.unwrap();
-        let _ = tx.send(Server::serve(listener, vec![respond(201, &[], r#"{"id":1}"#)]));
-    });
-    let mut opts = options(200);
-    opts.retry.base = MS(20);
-    opts.retry.cap = MS(20);
-    let request = Request::post(url).json_body(&json!({"name": "Ana"})).unwrap();
-    let response = client(&opts).send(request, &item()).await.unwrap();
-    assert_eq!(response.status, 201);
-    assert!(response.attempts > 1, "{}", response.attempts);
-    let server = rx.await.unwrap();
-    assert_eq!(server.requests(), 1, "the create must reach the server once");
 }
 
 #[tokio::test]
