@@ -356,3 +356,107 @@ fn the_stderr_summary_of_a_stopped_run_counts_the_items_never_started() {
         "{stderr}"
     );
 }
+
+#[test]
+fn reads_survive_the_reference_fault_profile_with_the_default_retries() {
+    // The profile the hardening pass used: a 503 HTML page for a quarter of the requests and a
+    // 429 with `Retry-After: 1` for 4 %. With four tries an item failed in about one run in
+    // ten; retrying within the item's deadline (the default ten tries) they all complete.
+    let sandbox = Sandbox::with_faults(
+        100,
+        Faults {
+            error_503_share: 0.25,
+            rate_limit_429_share: 0.04,
+            retry_after_secs: 1,
+            ..Faults::default()
+        },
+    );
+    let dir = tempdir();
+    let items: Vec<Value> = (1..=100)
+        .map(|id| json!({"operation": "get", "clientId": id}))
+        .collect();
+    // The default backoff (200 ms doubling, 10 s cap), so a 1 s Retry-After is honoured, and
+    // the default ten tries. The deadline is raised from 15 s so that what is tested is the
+    // number of tries, not a slow machine: an item fails only after ten failures in a row
+    // (0.29^10, about 4 in a million).
+    let out = run_node(&sandbox.credentials(dir.path()))
+        .args(["--concurrency", "8", "--deadline", "60"])
+        .backoff_ms(200, 10_000)
+        .stdin_json(&Value::Array(items))
+        .deadline(Duration::from_secs(120))
+        .run();
+    out.assert_code(0);
+    let ids: Vec<u64> = out
+        .items_in_order()
+        .iter()
+        .map(|c| c["id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, (1..=100).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_server_that_keeps_failing_is_given_up_on_after_a_bounded_number_of_retries() {
+    // Every request is a 503. Ten tries for each of 50 items would be 500 requests; once 64
+    // attempts in a row failed, the session stops retrying, so each item left gets one.
+    let server = nodehost_e2e::RawServer::start(|_, _| {
+        nodehost_e2e::Action::Respond(nodehost_e2e::http_response(
+            "503 Service Unavailable",
+            "text/html",
+            "<h1>down</h1>",
+        ))
+    });
+    let dir = tempdir();
+    let creds = nodehost_e2e::credentials_file(dir.path(), &server.base_url(), "gck_down");
+    let items: Vec<Value> = (1..=50)
+        .map(|id| json!({"operation": "get", "clientId": id}))
+        .collect();
+    let out = run_node(&creds)
+        .args(["--concurrency", "8", "--continue-on-fail"])
+        .stdin_json(&Value::Array(items))
+        .run();
+    out.assert_code(0);
+    assert_eq!(out.output_jsons().len(), 50);
+    assert!(out.output_jsons().iter().all(|o| o["error"]["httpStatus"] == 503));
+    let requests = server.request_lines().len();
+    // 50 first attempts, at most 64 retries before the breaker, and one more per item in
+    // flight when it opened.
+    assert!((50..=50 + 64 + 8).contains(&requests), "{requests} requests");
+}
+
+#[test]
+fn a_server_that_never_answers_ends_each_item_at_its_deadline() {
+    // Headers, then silence: each attempt would wait its full 30 s timeout; the item's
+    // deadline of 1 s ends it, and the harness's 20 s limit would catch a run that waited.
+    let server = nodehost_e2e::RawServer::start(|_, _| nodehost_e2e::Action::StallAfterHeaders);
+    let dir = tempdir();
+    let creds = nodehost_e2e::credentials_file(dir.path(), &server.base_url(), "gck_silent");
+    let items: Vec<Value> = (1..=10)
+        .map(|id| json!({"operation": "get", "clientId": id}))
+        .collect();
+    let out = run_node(&creds)
+        .args([
+            "--concurrency",
+            "8",
+            "--continue-on-fail",
+            "--deadline",
+            "1",
+            "--timeout",
+            "30",
+        ])
+        .stdin_json(&Value::Array(items))
+        .run();
+    out.assert_code(0);
+    let outputs = out.output_jsons();
+    assert_eq!(outputs.len(), 10);
+    for o in &outputs {
+        let message = o["error"]["message"].as_str().unwrap();
+        assert!(
+            message.ends_with("did not finish within the item deadline of 1s"),
+            "{message}"
+        );
+        assert!(
+            o["error"].get("maybeApplied").is_none(),
+            "a read changes nothing: {o}"
+        );
+    }
+}
