@@ -100,3 +100,106 @@ fn sigint_while_waiting_for_input_ends_the_run_at_once() {
     assert_eq!(error["error"]["applied"], json!([[0, 0]]));
     assert!(stderr.contains("run interrupted: 1 item(s) applied"), "{stderr}");
 }
+
+/// Waits until the sandbox has seen `n` requests to `key`: the n-th is then in flight.
+fn until_seen(sandbox: &Sandbox, key: &str, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sandbox.requests(key) < n {
+        assert!(Instant::now() < deadline, "{key} was never sent");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn sigterm_stops_a_run_like_ctrl_c_and_writes_the_report() {
+    let sandbox = Sandbox::with_faults(
+        0,
+        Faults {
+            latency: Duration::from_millis(400),
+            ..Faults::default()
+        },
+    );
+    let dir = tempdir();
+    let mut child = run_node(&sandbox.credentials(dir.path()))
+        .args(["--ndjson", "--concurrency", "1"])
+        .spawn();
+    child.send_line(&json!({"operation": "create", "name": "Terminado 0"}).to_string());
+    until_seen(&sandbox, "POST /api/clients", 1);
+    child.signal("TERM");
+    let (status, rest, stderr) = child.wait_with_stdin_open(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    // The create in flight finished; the report says so, and the store agrees.
+    assert_eq!(rest.len(), 2, "{rest:?}");
+    let error: Value = serde_json::from_str(&rest[1]).unwrap();
+    assert_eq!(error["error"]["reason"], "cancelled");
+    assert_eq!(error["error"]["applied"], json!([[0, 0]]));
+    assert_eq!(sandbox.clients().len(), 1);
+}
+
+#[test]
+fn a_second_signal_gives_up_the_create_in_flight_and_reports_it_as_maybe_applied() {
+    // The sandbox takes 30 s to answer: the create is surely in flight, and only giving it up
+    // ends the run before the harness's limit.
+    let sandbox = Sandbox::with_faults(
+        0,
+        Faults {
+            latency: Duration::from_secs(30),
+            ..Faults::default()
+        },
+    );
+    let dir = tempdir();
+    let mut child = run_node(&sandbox.credentials(dir.path()))
+        .args(["--ndjson", "--deadline", "120"])
+        .spawn();
+    child.send_line(&json!({"operation": "create", "name": "Talvez"}).to_string());
+    until_seen(&sandbox, "POST /api/clients", 1);
+    child.signal("INT");
+    // Two signals in a row may arrive as one; then the 10 s drain limit gives it up instead.
+    std::thread::sleep(Duration::from_millis(200));
+    child.signal("INT");
+    let (status, rest, stderr) = child.wait_with_stdin_open(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let error: Value = serde_json::from_str(rest.last().expect("a report line")).unwrap();
+    let error = &error["error"];
+    assert_eq!(error["reason"], "cancelled", "{error}");
+    assert_eq!(error["applied"], json!([]));
+    assert_eq!(error["failed"], json!([[0, 0]]));
+    assert_eq!(
+        error["maybeApplied"],
+        json!([[0, 0]]),
+        "the create may have been stored"
+    );
+    assert!(stderr.contains("maybe applied"), "{stderr}");
+}
+
+#[test]
+fn a_signal_during_a_backoff_ends_the_item_with_its_last_answer_and_no_retry() {
+    // Every GET is answered 429 with Retry-After: 5; the item waits 5 s before its second try,
+    // and the signal comes during that wait.
+    let sandbox = Sandbox::with_faults(
+        1,
+        Faults {
+            rate_limit_first_n_429: 10,
+            retry_after_secs: 5,
+            ..Faults::default()
+        },
+    );
+    let dir = tempdir();
+    let mut child = run_node(&sandbox.credentials(dir.path()))
+        .args(["--ndjson"])
+        .backoff_ms(100, 10_000)
+        .spawn();
+    child.send_line(&json!({"operation": "get", "clientId": 1}).to_string());
+    until_seen(&sandbox, "GET /api/clients/1", 1);
+    child.signal("INT");
+    let (status, rest, stderr) = child.wait_with_stdin_open(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let last: Value = serde_json::from_str(rest.last().expect("a report line")).unwrap();
+    assert_eq!(last["error"]["httpStatus"], 429, "{last}");
+    assert_eq!(last["error"]["failed"], json!([[0, 0]]));
+    assert_eq!(
+        sandbox.requests("GET /api/clients/1"),
+        1,
+        "the backoff was cut short: no retry"
+    );
+}

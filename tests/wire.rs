@@ -166,3 +166,42 @@ fn a_refused_connection_is_retried_even_for_a_create_because_nothing_was_sent() 
     );
     assert!(error["maybeApplied"] == json!([]), "{error}");
 }
+
+#[test]
+fn an_answer_nested_too_deep_is_the_same_clear_item_error_on_every_path() {
+    // 200 levels: deeper than a JSON reader takes. Plain, pretty, and with the key echoed
+    // inside (which takes the redacting path): one behaviour, a per-item error in its words.
+    let deep = |extra: &str| {
+        format!(
+            "{{\"id\":7,\"notes\":\"{extra}\",\"x\":{}1{}}}",
+            "[".repeat(200),
+            "]".repeat(200)
+        )
+    };
+    for (label, body, args) in [
+        ("plain", deep(""), vec![]),
+        ("pretty", deep(""), vec!["--pretty"]),
+        ("echoing the key", deep("Bearer gck_wire_deep_key"), vec![]),
+    ] {
+        let server =
+            RawServer::start(move |_, _| Action::Respond(http_response("200 OK", "application/json", &body)));
+        let dir = tempdir();
+        let out = run_node(&credentials_file(
+            dir.path(),
+            &server.base_url(),
+            "gck_wire_deep_key",
+        ))
+        .args(args)
+        .stdin_json(&json!({"operation": "get", "clientId": 7}))
+        .run();
+        out.assert_code(1);
+        let (message, _) = error_of(&out);
+        assert!(
+            message.contains(
+                "answered 200 OK with a body that cannot be read as JSON (recursion limit exceeded)"
+            ),
+            "{label}: {message}"
+        );
+        assert!(!out.stdout_text().contains("gck_wire_deep_key"), "{label}");
+    }
+}

@@ -166,9 +166,13 @@ fn success_json(response: &Response, redactor: &Redactor, write: bool) -> Result
     if response.body.iter().all(u8::is_ascii_whitespace) {
         return Err(unusable("with an empty body, expected JSON".to_owned()));
     }
-    serde_json::from_slice(&response.body).map_err(|_| {
+    serde_json::from_slice(&response.body).map_err(|e| {
+        // The parser's words say what is wrong: not JSON at all, or nested deeper than any
+        // JSON reader here takes (128 levels or more).
+        let what = e.to_string();
+        let words = what.split(" at line ").next().unwrap_or(&what).to_owned();
         unusable(format!(
-            "with a body that is not JSON: {}",
+            "with a body that cannot be read as JSON ({words}): {}",
             redactor.redact(&excerpt(&response.body))
         ))
     })

@@ -96,11 +96,15 @@ impl ItemWriter {
             Layout::Pretty => {
                 self.out.write_all(if self.count > 0 { b",\n" } else { b"\n" })?;
                 // A passed-through answer would be written as it came, on one line: indent
-                // the object itself.
-                let text = serde_json::to_string_pretty(&OutputItem {
-                    json: item.json.to_object().into_owned().into(),
-                    paired_item: item.paired_item,
-                })?;
+                // the object itself. Text no map can hold (a number beyond f64) is written as
+                // it came.
+                let text = match item.json.to_object() {
+                    Ok(object) => serde_json::to_string_pretty(&OutputItem {
+                        json: object.into_owned().into(),
+                        paired_item: item.paired_item,
+                    })?,
+                    Err(_) => serde_json::to_string(item)?,
+                };
                 for (i, line) in text.lines().enumerate() {
                     if i > 0 {
                         self.out.write_all(b"\n")?;

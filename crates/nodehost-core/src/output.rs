@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Serialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 
 use crate::node::Json;
 
@@ -46,7 +46,7 @@ impl Output {
     /// is checked in the same pass as the JSON, not in one of its own.
     pub fn from_object_bytes(json: &[u8]) -> Option<Self> {
         // The cheap checks first: most text that fails them need not be parsed at all.
-        if json.trim_ascii_start().first() != Some(&b'{') || spans_lines_or_escapes(json) {
+        if json.trim_ascii_start().first() != Some(&b'{') || spans_lines_or_escapes(json) || !shallow(json) {
             return None;
         }
         // Reading a borrowed `RawValue` from bytes checks that they are UTF-8.
@@ -59,31 +59,34 @@ impl Output {
     /// of an array parsed as `Vec<&RawValue>`: the same checks, without parsing again.
     pub fn from_object_raw(raw: &RawValue) -> Option<Self> {
         let text = raw.get();
-        if !text.starts_with('{') || spans_lines_or_escapes(text.as_bytes()) {
+        if !text.starts_with('{') || spans_lines_or_escapes(text.as_bytes()) || !shallow(text.as_bytes()) {
             return None;
         }
         Some(Self(Repr::Text(raw.to_owned())))
     }
 
     /// The object as a map: borrowed when it was built as one, parsed when passed through.
-    pub fn to_object(&self) -> Cow<'_, Json> {
+    ///
+    /// Fails only for passed-through text a map cannot hold although it is valid JSON: a
+    /// number beyond what `f64` holds (`1e400`). Such text is still written out as it came.
+    pub fn to_object(&self) -> Result<Cow<'_, Json>, serde_json::Error> {
         match &self.0 {
-            Repr::Object(map) => Cow::Borrowed(map),
-            Repr::Text(raw) => Cow::Owned(parse_checked(raw)),
+            Repr::Object(map) => Ok(Cow::Borrowed(map)),
+            Repr::Text(raw) => serde_json::from_str(raw.get()).map(Cow::Owned),
         }
     }
 
-    /// The object as a map, parsed if it was passed through.
-    pub fn into_object(self) -> Json {
+    /// The object as a map, parsed if it was passed through (see [`Output::to_object`]).
+    pub fn into_object(self) -> Result<Json, serde_json::Error> {
         match self.0 {
-            Repr::Object(map) => map,
-            Repr::Text(raw) => parse_checked(&raw),
+            Repr::Object(map) => Ok(map),
+            Repr::Text(raw) => serde_json::from_str(raw.get()),
         }
     }
 
-    /// The object as a [`Value`].
-    pub fn to_value(&self) -> Value {
-        Value::Object(self.to_object().into_owned())
+    /// The object as a [`Value`] (see [`Output::to_object`]).
+    pub fn to_value(&self) -> Result<Value, serde_json::Error> {
+        self.to_object().map(|m| Value::Object(m.into_owned()))
     }
 
     /// Whether the object is the service's text passed through unchanged.
@@ -92,23 +95,41 @@ impl Output {
     }
 }
 
-/// Parses text checked by [`Output::from_object_text`], which cannot fail: it is valid JSON, an
-/// object, and has no escape a parser could refuse. Should it ever, the output says so rather
-/// than the process panicking.
-fn parse_checked(raw: &RawValue) -> Json {
-    match serde_json::from_str(raw.get()) {
-        Ok(map) => map,
-        Err(e) => {
-            let mut map = Map::new();
-            map.insert(
-                "error".into(),
-                Value::String(format!(
-                    "internal error: passed-through output is not an object: {e}"
-                )),
-            );
-            map
+/// The deepest nesting a passed-through object may have: what a JSON parser reads back
+/// (`serde_json` refuses 128 levels), so that what passes through can always be read back. A
+/// deeper answer takes the parsing path and fails there with the parser's own words.
+pub const MAX_DEPTH: usize = 127;
+
+/// Whether `json` nests at most [`MAX_DEPTH`] deep. Counting brackets is a vectorised scan and
+/// settles every ordinary record; only text with more opening brackets than that is walked.
+fn shallow(json: &[u8]) -> bool {
+    if memchr::memchr2_iter(b'{', b'[', json).take(MAX_DEPTH + 1).count() <= MAX_DEPTH {
+        return true;
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return false;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
         }
     }
+    true
 }
 
 /// Whether `text` has a line break or a `\u` escape (or a backslash before a `u`, which an
@@ -138,14 +159,14 @@ impl PartialEq for Output {
     fn eq(&self, other: &Self) -> bool {
         match (&self.0, &other.0) {
             (Repr::Text(a), Repr::Text(b)) if a.get() == b.get() => true,
-            _ => self.to_object() == other.to_object(),
+            _ => matches!((self.to_object(), other.to_object()), (Ok(a), Ok(b)) if a == b),
         }
     }
 }
 
 impl PartialEq<Json> for Output {
     fn eq(&self, other: &Json) -> bool {
-        *self.to_object() == *other
+        self.to_object().is_ok_and(|o| *o == *other)
     }
 }
 
@@ -177,9 +198,9 @@ mod tests {
         let out = Output::from_object_text(text).expect("a one-line object");
         assert!(out.is_passed_through());
         assert_eq!(serde_json::to_string(&out).unwrap(), text.trim());
-        assert_eq!(out.to_object()["name"], "João");
+        assert_eq!(out.to_object().unwrap()["name"], "João");
         assert_eq!(
-            out.into_object().keys().collect::<Vec<_>>(),
+            out.into_object().unwrap().keys().collect::<Vec<_>>(),
             ["id", "price", "name", "big"]
         );
     }
@@ -217,6 +238,24 @@ mod tests {
     }
 
     #[test]
+    fn what_passes_through_can_always_be_read_back_as_an_object() {
+        let nested = |depth: usize| format!("{{\"a\":{}1{}}}", "[".repeat(depth - 1), "]".repeat(depth - 1));
+        // At the parser's limit it passes and reads back; one deeper, it takes the parsing
+        // path, which refuses it in its own words.
+        let at_limit = Output::from_object_text(&nested(MAX_DEPTH)).expect("at the limit");
+        assert!(at_limit.to_object().is_ok());
+        assert!(Output::from_object_text(&nested(MAX_DEPTH + 1)).is_none());
+        assert!(serde_json::from_str::<Json>(&nested(MAX_DEPTH + 1)).is_err());
+        // Brackets inside strings do not count.
+        let brackets = format!("{{\"a\":\"{}\"}}", "[{".repeat(200));
+        assert!(Output::from_object_text(&brackets).is_some());
+        // A number beyond f64 is valid JSON: it passes through as written, but is no map.
+        let huge = Output::from_object_text(r#"{"n":1e400}"#).expect("valid JSON");
+        assert_eq!(serde_json::to_string(&huge).unwrap(), r#"{"n":1e400}"#);
+        assert!(huge.to_object().is_err());
+    }
+
+    #[test]
     fn bytes_off_the_wire_pass_through_only_when_they_are_utf8() {
         let text = " {\"name\":\"Jo\u{e3}o\"}";
         let out = Output::from_object_bytes(text.as_bytes()).expect("UTF-8 JSON object");
@@ -240,7 +279,7 @@ mod tests {
         assert_eq!(passed, spaced);
         assert_eq!(passed, object(json!({"id": 1, "name": "Ana"})));
         assert_ne!(passed, Output::from(object(json!({"id": 2}))));
-        assert_eq!(serde_json::to_value(&passed).unwrap(), passed.to_value());
+        assert_eq!(serde_json::to_value(&passed).unwrap(), passed.to_value().unwrap());
         assert_eq!(format!("{passed:?}"), r#"Output({"id":1,"name":"Ana"})"#);
     }
 }

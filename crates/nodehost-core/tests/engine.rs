@@ -179,7 +179,7 @@ async fn output_order_equals_input_order_and_every_item_is_paired() {
     let (out, report) = run(&node, Value::Array(items), config(16, false)).await;
     let paired: Vec<usize> = out.iter().map(|o| o.paired_item).collect();
     assert_eq!(paired, (0..20).collect::<Vec<_>>());
-    assert_eq!(out[4].json.to_value()["value"], "v5");
+    assert_eq!(out[4].json.to_value().unwrap()["value"], "v5");
     assert_eq!(report.applied.count(), 20);
     assert!(!report.is_stopped());
     assert_eq!(
@@ -201,14 +201,14 @@ async fn items_on_the_same_record_run_in_input_order_under_concurrency() {
     ]);
     let (out, _) = run(&node, items, config(16, false)).await;
     assert_eq!(
-        out[1].json.to_value()["value"],
+        out[1].json.to_value().unwrap()["value"],
         "first",
         "the get sees the earlier put, not the later one"
     );
     let list: Vec<Value> = out
         .iter()
         .filter(|o| o.paired_item == 4)
-        .map(|o| o.json.to_value()["value"].clone())
+        .map(|o| o.json.to_value().unwrap()["value"].clone())
         .collect();
     assert_eq!(
         list,
@@ -233,11 +233,17 @@ async fn continue_on_fail_turns_failures_into_paired_error_items() {
         ]);
         let (out, report) = run(&node, items, config(concurrency, true)).await;
         assert_eq!(out.len(), 4, "concurrency {concurrency}");
-        assert_eq!(out[1].json.to_value()["error"]["message"], "item 1: no key 99");
-        assert_eq!(out[1].json.to_value()["error"]["httpStatus"], 404);
+        assert_eq!(
+            out[1].json.to_value().unwrap()["error"]["message"],
+            "item 1: no key 99"
+        );
+        assert_eq!(out[1].json.to_value().unwrap()["error"]["httpStatus"], 404);
         assert_eq!(out[2].paired_item, 2);
-        assert_eq!(out[2].json.to_value()["error"]["problems"][0]["path"], "key");
-        assert_eq!(out[3].json.to_value()["value"], "a");
+        assert_eq!(
+            out[2].json.to_value().unwrap()["error"]["problems"][0]["path"],
+            "key"
+        );
+        assert_eq!(out[3].json.to_value().unwrap()["value"], "a");
         assert_eq!(report.failed.count(), 2);
         assert!(!report.is_stopped());
     }
@@ -348,10 +354,10 @@ async fn a_panicking_node_fails_its_item_only_whatever_the_concurrency() {
         let (out, report) = run(&node, items, config(concurrency, true)).await;
         assert_eq!(out.len(), 3, "concurrency {concurrency}");
         assert_eq!(
-            out[1].json.to_value()["error"]["message"],
+            out[1].json.to_value().unwrap()["error"]["message"],
             "item 1: internal error (a bug in nodehost or the node, please report it): the node panicked on this item"
         );
-        assert_eq!(out[2].json.to_value()["value"], "c");
+        assert_eq!(out[2].json.to_value().unwrap()["value"], "c");
         assert_eq!(report.failed.count(), 1);
     }
 }
@@ -368,10 +374,10 @@ async fn an_item_past_its_deadline_fails_and_a_write_among_them_may_have_been_ap
         ..config(2, true)
     };
     let (out, report) = run(&node, items, cfg).await;
-    let message = out[0].json.to_value()["error"]["message"].clone();
+    let message = out[0].json.to_value().unwrap()["error"]["message"].clone();
     assert_eq!(message, "item 0: did not finish within the item deadline of 50ms");
     assert_eq!(
-        out[1].json.to_value()["error"]["message"],
+        out[1].json.to_value().unwrap()["error"]["message"],
         "item 1: did not finish within the item deadline of 50ms"
     );
     // The put may have reached the store before it was given up; the get changes nothing.

@@ -1,0 +1,84 @@
+//! What reaches stdout and stderr when they or the server misbehave: output that cannot be
+//! written stops a run and says what was applied, and text from a server never reaches the
+//! terminal raw (no escape sequences, no forged `nodehost:` line).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use nodehost_e2e::{
+    Action, NODE, RawServer, Sandbox, credentials_file, http_response, nodehost_bin, run_node, tempdir,
+};
+use serde_json::{Value, json};
+
+#[test]
+fn output_that_cannot_be_written_stops_the_run_and_says_what_was_applied() {
+    let sandbox = Sandbox::memory();
+    let dir = tempdir();
+    let creds = sandbox.credentials(dir.path());
+    let lines: String = (0..300)
+        .map(|n| {
+            format!(
+                "{}\n",
+                json!({"operation": "create", "name": format!("Sem saída {n}")})
+            )
+        })
+        .collect();
+    // `/dev/full` fails every write: each NDJSON line is flushed as soon as it is in order, so
+    // the first output fails and the run must stop there, not go on creating.
+    let mut child = Command::new(nodehost_bin())
+        .args(["run", NODE, "--ndjson", "--concurrency", "4", "--credentials"])
+        .arg(&creds)
+        .stdin(Stdio::piped())
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(lines.as_bytes());
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = writer.join();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot write output"), "{stderr}");
+    let stored = sandbox.clients().len();
+    assert!(stored < 300, "the run went on creating: {stored} stored");
+    // What stderr calls applied is exactly what the API holds.
+    assert!(
+        stderr.contains(&format!("run stopped: {stored} item(s) applied")),
+        "{stored} stored; {stderr}"
+    );
+}
+
+#[test]
+fn control_characters_from_a_server_never_reach_the_terminal_raw() {
+    let message = "Cliente não encontrado\r\nnodehost: all 300 items applied\u{1b}[2J\u{7}\u{0}";
+    let body = json!({ "message": message }).to_string();
+    let server = RawServer::start(move |_, _| {
+        Action::Respond(http_response("404 Not Found", "application/json", &body))
+    });
+    let dir = tempdir();
+    let creds = credentials_file(dir.path(), &server.base_url(), "gck_terminal");
+    let out = run_node(&creds)
+        .stdin_json(&json!({"operation": "get", "clientId": 7}))
+        .run();
+    out.assert_code(1);
+    let stderr = out.stderr_text();
+    for raw in ['\r', '\u{1b}', '\u{7}', '\u{0}'] {
+        assert!(!stderr.contains(raw), "{raw:?} reached stderr: {stderr:?}");
+    }
+    // Every line on stderr is one of ours: the forged one is part of an escaped message.
+    for line in stderr.lines() {
+        assert!(line.starts_with("nodehost: "), "{line:?}");
+        assert!(
+            !line.contains("all 300 items applied") || line.contains("\\nnodehost: all 300"),
+            "{line:?}"
+        );
+    }
+    // The API's message still reaches the JSON output unchanged (JSON escapes it).
+    let error: Value = out.json()["error"].clone();
+    assert!(error["message"].as_str().unwrap().contains(message), "{error}");
+}
