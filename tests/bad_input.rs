@@ -479,3 +479,18 @@ fn a_document_of_two_million_items_is_validated_within_a_small_multiple_of_its_s
     let error: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(error["error"]["notRun"], json!([[0, 1_999_999]]));
 }
+
+#[test]
+fn a_credentials_file_that_never_ends_is_refused_before_it_is_read() {
+    // `/dev/zero` would grow without end; a FIFO might never be written. Only regular files.
+    let out = nodehost(["run", NODE, "--credentials", "/dev/zero"])
+        .stdin_json(&json!({"operation": "get", "clientId": 1}))
+        .run();
+    out.assert_code(2);
+    assert!(
+        out.stderr_text()
+            .contains("credentials file /dev/zero is not a regular file"),
+        "{}",
+        out.stderr_text()
+    );
+}
