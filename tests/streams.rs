@@ -82,3 +82,62 @@ fn control_characters_from_a_server_never_reach_the_terminal_raw() {
     let error: Value = out.json()["error"].clone();
     assert!(error["message"].as_str().unwrap().contains(message), "{error}");
 }
+
+/// Answers larger than 256 KiB are read one at a time per run, so 32 items each answered with
+/// 20 MB (no Content-Length, so each is read up to the 16 MiB limit) cost a small bound, not 32
+/// times the limit (512 MiB; measured: 104 MB peak, 54 MB for one item). The child may use at
+/// most 160 MiB of data memory.
+#[test]
+fn huge_answers_read_at_once_are_bounded_across_the_run() {
+    let prlimit = std::path::Path::new("/usr/bin/prlimit");
+    assert!(
+        prlimit.is_file(),
+        "this test needs prlimit: apt-get install -y util-linux"
+    );
+    let huge = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n{{\"notes\":\"{}\"}}",
+        "x".repeat(20 * 1024 * 1024)
+    );
+    let server = RawServer::start(move |_, _| Action::Respond(huge.clone()));
+    let dir = tempdir();
+    let creds = credentials_file(dir.path(), &server.base_url(), "gck_huge");
+    let items: Vec<Value> = (1..=32)
+        .map(|id| json!({"operation": "get", "clientId": id}))
+        .collect();
+    let mut child = Command::new(prlimit)
+        .arg(format!("--data={}", 160 * 1024 * 1024))
+        .arg(nodehost_bin())
+        .args([
+            "run",
+            NODE,
+            "--concurrency",
+            "32",
+            "--continue-on-fail",
+            "--credentials",
+        ])
+        .arg(&creds)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(Value::Array(items).to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let items = doc["items"].as_array().unwrap();
+    assert_eq!(items.len(), 32);
+    for item in items {
+        let message = item["json"]["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("larger than the limit of 16777216 bytes"),
+            "{message}"
+        );
+    }
+}

@@ -30,9 +30,14 @@ use crate::retry::{self, Decision, Failure};
 /// connection the server is closing, which would fail a create with "maybe sent".
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
+/// Bodies up to this size are read by every item at once. A larger one is read by one item at
+/// a time per session, so the answers being read cost at most `concurrency` times this plus
+/// one `max_response_bytes`, not `concurrency` times the limit (2 GB at `-j 128` before).
+pub const SMALL_BODY_BYTES: usize = 256 * 1024;
+
 /// Pre-allocation for a body of announced length; larger bodies grow as they arrive, so a
 /// lying `Content-Length` cannot make us reserve the whole limit up front.
-const MAX_BODY_PREALLOC: usize = 1024 * 1024;
+const MAX_BODY_PREALLOC: usize = SMALL_BODY_BYTES;
 
 /// Retries stop for the whole session once this many attempts in a row, across all its items,
 /// failed transiently with no usable answer in between: a server that is down is given up on
@@ -54,6 +59,8 @@ struct Inner {
     retry: RetryPolicy,
     /// Transient failures in a row across the session, with no answer in between.
     failures_in_a_row: AtomicU32,
+    /// Held while reading a body past [`SMALL_BODY_BYTES`].
+    large_body: tokio::sync::Semaphore,
     timeouts: Timeouts,
     max_response_bytes: usize,
     allow_insecure_http: bool,
@@ -105,6 +112,7 @@ impl HttpClient {
                 client,
                 retry: options.retry,
                 failures_in_a_row: AtomicU32::new(0),
+                large_body: tokio::sync::Semaphore::new(1),
                 timeouts: Timeouts {
                     connect: options.connect_timeout,
                     request: options.request_timeout,
@@ -272,14 +280,27 @@ impl HttpClient {
             return Err(too_large());
         }
         let headers = std::mem::take(response.headers_mut());
-        let prealloc = announced.map_or(0, |len| {
+        let prealloc = announced.map_or(0, |len: u64| {
             usize::try_from(len).map_or(MAX_BODY_PREALLOC, |len| len.min(MAX_BODY_PREALLOC))
         });
         let mut body = Vec::with_capacity(prealloc);
+        let mut large = None;
         while let Some(chunk) = response.chunk().await.map_err(BodyError::Wire)? {
             // `body.len() <= limit` holds on entry, so the subtraction cannot underflow.
             if chunk.len() > limit - body.len() {
                 return Err(too_large());
+            }
+            if large.is_none() && body.len() + chunk.len() > SMALL_BODY_BYTES {
+                // The semaphore is never closed, so acquiring only waits.
+                large = self.inner.large_body.acquire().await.ok();
+                // Reserve once what the body may still need rather than doubling as it grows
+                // (which would peak at three times the limit during a copy); pages not yet
+                // written cost no memory.
+                let wanted = announced
+                    .and_then(|len| usize::try_from(len).ok())
+                    .unwrap_or(limit)
+                    .min(limit);
+                body.reserve_exact(wanted.saturating_sub(body.len()));
             }
             body.extend_from_slice(&chunk);
         }
