@@ -195,7 +195,7 @@ fn enum_values(schema: &Value) -> Option<Vec<Value>> {
 }
 
 /// `consultationPrice` -> `Consultation Price`.
-fn display_name(field: &str) -> String {
+pub(crate) fn display_name(field: &str) -> String {
     let mut out = String::with_capacity(field.len() + 4);
     for (i, c) in field.chars().enumerate() {
         if i == 0 {

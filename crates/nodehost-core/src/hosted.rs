@@ -396,7 +396,9 @@ fn operation_of(op: &OperationSchema) -> Result<OperationDescription, String> {
         HintsMeta::Preset(name) => OperationHints::preset(&name)
             .ok_or_else(|| format!("hints `{name}`: use read, create, update, delete or an object"))?,
     };
-    let display_name = meta.display_name.unwrap_or_else(|| title_case(&op.name));
+    let display_name = meta
+        .display_name
+        .unwrap_or_else(|| crate::definition::display_name(&op.name));
     Ok(OperationDescription {
         action: meta.action.unwrap_or_else(|| display_name.clone()),
         display_name,
@@ -405,22 +407,6 @@ fn operation_of(op: &OperationSchema) -> Result<OperationDescription, String> {
         hints,
         locks: meta.locks,
     })
-}
-
-/// `getAll` -> `Get All`.
-fn title_case(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    for (i, c) in value.chars().enumerate() {
-        if i == 0 {
-            out.extend(c.to_uppercase());
-        } else if c.is_uppercase() {
-            out.push(' ');
-            out.push(c);
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 struct Typed<N> {

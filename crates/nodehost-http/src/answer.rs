@@ -3,9 +3,7 @@
 //!
 //! Pure functions: no I/O, so every text is unit-testable.
 
-use std::fmt;
-
-use memchr::memmem;
+use nodehost_core::Secrets;
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 use serde_json::{Map, Value};
@@ -16,63 +14,40 @@ pub const EXCERPT_CHARS: usize = 200;
 const EXCERPT_SCAN_BYTES: usize = 32 * 1024;
 
 /// Scrubs the API key from text that came from the server (a proxy or debug page may echo the
-/// request headers), so no error can carry it.
-#[derive(Clone)]
+/// request headers), so no error can carry it: the core's [`Secrets`] for the key of an
+/// `Authorization: Bearer` header, under the names an HTTP node reads best.
+#[derive(Clone, Debug)]
 pub struct Redactor {
-    /// The `Authorization` value, marked sensitive; the key is what follows `Bearer `.
-    authorization: HeaderValue,
-    /// A searcher for the key, built once: every success body is searched for it.
-    finder: Option<memmem::Finder<'static>>,
-}
-
-impl fmt::Debug for Redactor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Redactor([REDACTED])")
-    }
+    secrets: Secrets,
 }
 
 impl Redactor {
     /// A redactor for the key inside an `Authorization: Bearer KEY` value.
     pub fn from_authorization(authorization: &HeaderValue) -> Self {
         Self {
-            authorization: authorization.clone(),
-            finder: bearer_key(authorization).map(|key| memmem::Finder::new(key).into_owned()),
+            secrets: Secrets::new(bearer_key(authorization)),
         }
     }
 
-    fn key(&self) -> Option<&str> {
-        bearer_key(&self.authorization)
-    }
-
-    /// Whether `body` holds the key.
+    /// Whether `body` holds the key (or the start of it).
     pub fn finds_key_in(&self, body: &[u8]) -> bool {
-        self.finder.as_ref().is_some_and(|f| f.find(body).is_some())
+        self.secrets.found_in(body)
     }
 
     /// `text` with every occurrence of the key replaced.
     pub fn redact(&self, text: &str) -> String {
-        match self.key() {
-            Some(key) if text.contains(key) => text.replace(key, "[REDACTED]"),
-            _ => text.to_owned(),
-        }
+        self.secrets.scrub(text)
     }
 
     /// `value` with the key replaced in every string, object keys included: structured details
     /// quoted from a server are as untrusted as its text.
     pub fn redact_value(&self, value: Value) -> Value {
-        match value {
-            Value::String(s) => Value::String(self.redact(&s)),
-            Value::Array(items) => Value::Array(items.into_iter().map(|v| self.redact_value(v)).collect()),
-            Value::Object(map) => Value::Object(self.redact_object(map)),
-            other => other,
-        }
+        self.secrets.scrub_value(value)
     }
 
     /// [`Redactor::redact_value`] of an object.
     pub fn redact_object(&self, map: Map<String, Value>) -> Map<String, Value> {
-        map.into_iter()
-            .map(|(k, v)| (self.redact(&k), self.redact_value(v)))
-            .collect()
+        self.secrets.scrub_object(map)
     }
 }
 
