@@ -203,3 +203,46 @@ fn a_signal_during_a_backoff_ends_the_item_with_its_last_answer_and_no_retry() {
         "the backoff was cut short: no retry"
     );
 }
+
+#[test]
+fn a_bad_ndjson_line_stops_the_run_at_once_while_more_input_may_follow() {
+    // Stdin stays open after the bad line: the run must not wait for the end of input to say so.
+    let sandbox = Sandbox::seeded(1);
+    let dir = tempdir();
+    let mut child = run_node(&sandbox.credentials(dir.path()))
+        .args(["--ndjson", "--concurrency", "4"])
+        .spawn();
+    child.send_line(r#"{"operation": "get", "clientId": 1}"#);
+    child.send_line(r#"{"operation": "get", "clientId": "#);
+    let (status, rest, stderr) = child.wait_with_stdin_open(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("input line 2"), "{stderr}");
+    let error: Value = serde_json::from_str(rest.last().expect("a report line")).unwrap();
+    assert_eq!(error["error"]["applied"], json!([[0, 0]]));
+    assert_eq!(error["error"]["failed"], json!([[1, 1]]));
+    assert_eq!(error["error"]["inputAfterStopNotRead"], true);
+}
+
+#[test]
+fn an_endless_ndjson_line_is_refused_as_soon_as_it_passes_the_limit() {
+    // `cat /dev/zero`: no newline ever comes. The line is refused once it passes 64 MiB, with
+    // stdin still open and more zeros on the way.
+    let sandbox = Sandbox::seeded(1);
+    let dir = tempdir();
+    let mut child = run_node(&sandbox.credentials(dir.path()))
+        .args(["--ndjson"])
+        .spawn();
+    let zeros = "\0".repeat(1024 * 1024);
+    for _ in 0..65 {
+        child.send_raw(zeros.as_bytes());
+    }
+    let (status, rest, stderr) = child.wait_with_stdin_open(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("input line 1: line is longer than 64 MiB"),
+        "{stderr}"
+    );
+    let error: Value = serde_json::from_str(rest.last().expect("a report line")).unwrap();
+    assert_eq!(error["error"]["failed"], json!([[0, 0]]));
+    assert_eq!(sandbox.total_requests(), 0);
+}

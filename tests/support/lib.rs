@@ -364,6 +364,14 @@ impl Interactive {
         stdin.flush().expect("flush stdin");
     }
 
+    /// Write bytes as they are (no newline), and flush them. A child that stopped reading
+    /// makes this a no-op.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        if let Some(stdin) = self.stdin.as_mut() {
+            let _ = stdin.write_all(bytes).and_then(|()| stdin.flush());
+        }
+    }
+
     /// Close stdin (end of input).
     pub fn close_stdin(&mut self) {
         self.stdin = None;
