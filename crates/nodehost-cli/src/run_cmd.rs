@@ -21,6 +21,10 @@ use crate::input_reader::{self, Line, MAX_LINE_BYTES};
 use crate::output::{ItemWriter, Layout, print_json};
 use crate::stderr::{self, say};
 
+/// The most items of a document kept once validated (about 200 bytes each); a longer document
+/// is read again item by item as it runs, so its memory stays a small multiple of its size.
+const KEEP_VALIDATED: usize = 65_536;
+
 /// How long in-flight items may take to finish after the first interrupt.
 const DRAIN_AFTER_INTERRUPT: Duration = Duration::from_secs(10);
 /// How long the report may take to be written once items in flight were given up.
@@ -206,14 +210,15 @@ impl Invocation {
             Layout::Document
         };
 
-        // Every item is validated before anything is sent; none is kept: each is read again
-        // when it runs, so memory stays that of the document.
+        // Every item is validated before anything is sent. Up to KEEP_VALIDATED items are kept
+        // as validated; a longer document keeps none and each item is read again when it runs,
+        // so memory stays that of the document.
         let total = document.len();
-        match plan.check_document(&document, continue_on_fail) {
+        let kept = match plan.check_document(&document, continue_on_fail, KEEP_VALIDATED) {
             Err(e) => return Err(CliError::usage(e.to_string())),
             Ok(Err(refused)) => return refuse(&refused, total, layout),
-            Ok(Ok(())) => {}
-        }
+            Ok(Ok(kept)) => kept,
+        };
         if total == 0 {
             // Nothing to do, so nothing to connect to: no credentials needed.
             let writer = ItemWriter::new(layout).map_err(write_error)?;
@@ -221,7 +226,10 @@ impl Invocation {
         }
         let (session, sandbox) = self.open(credentials, &args.connection).await?;
         let config = self.config(&args, continue_on_fail, secrets);
-        let work = futures::stream::iter(plan.document_work(&document));
+        let work = match kept {
+            Some(work) => futures::future::Either::Left(futures::stream::iter(work)),
+            None => futures::future::Either::Right(futures::stream::iter(plan.document_work(&document))),
+        };
         let result = execute(session, work, &config, layout, Some(total)).await;
         if let Some(s) = sandbox {
             s.stop().await;

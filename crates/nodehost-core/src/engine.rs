@@ -9,6 +9,7 @@
 //! finish), `abort` also gives up the items in flight, reporting writes among them as maybe
 //! applied. Runs share nothing, so a process may drive any number at once.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -179,15 +180,15 @@ where
     S: Stream<Item = WorkItem> + Send,
     K: OutputSink,
 {
-    let run = Run {
+    let run = Run(Arc::new(Shared {
         continue_on_fail: config.continue_on_fail,
-        stop_at: Arc::new(AtomicUsize::new(usize::MAX)),
+        stop_at: AtomicUsize::new(usize::MAX),
         stopped: config.cancel.child_token(),
         cancel: config.cancel.clone(),
         abort: config.abort.clone(),
         deadline: config.item_deadline,
         secrets: config.secrets.clone(),
-    };
+    }));
     let mut report = RunReport {
         secrets: config.secrets.clone(),
         ..RunReport::default()
@@ -200,18 +201,30 @@ where
     } else {
         concurrent(&run, session, items, config.concurrency, &mut report, sink).await;
     }
-    if report.stop.is_none() && run.cancel.is_cancelled() {
+    if report.stop.is_none() && (run.cancel.is_cancelled() || run.abort.is_cancelled()) {
         report.stop = Some(StopCause::Cancelled);
     }
     report
 }
 
-/// What every item of a run shares.
+/// What every item of a run shares, behind one reference count: each item's task takes a
+/// clone, and one atomic increment per item costs less than one per field on a line every
+/// worker touches.
 #[derive(Clone)]
-struct Run {
+struct Run(Arc<Shared>);
+
+impl std::ops::Deref for Run {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+struct Shared {
     continue_on_fail: bool,
     /// Lowest index of an item whose failure stops the run; later items are not started.
-    stop_at: Arc<AtomicUsize>,
+    stop_at: AtomicUsize,
     /// Cancelled when the run stops for any reason: ends the reading of input.
     stopped: CancellationToken,
     cancel: CancellationToken,
@@ -220,7 +233,7 @@ struct Run {
     secrets: Secrets,
 }
 
-impl Run {
+impl Shared {
     /// Whether items may still start.
     fn going(&self) -> bool {
         !self.stopped.is_cancelled()
@@ -248,7 +261,7 @@ impl Run {
         let context = ItemContext {
             index,
             deadline: self.deadline.map(|d| tokio::time::Instant::now() + d),
-            cancel: self.cancel.child_token(),
+            cancel: self.cancel.clone(),
         };
         let result = match context.deadline {
             None => session.execute(prepared, &context).await,
@@ -303,6 +316,7 @@ async fn sequential<S, K>(
     K: OutputSink,
 {
     let mut items = std::pin::pin!(items);
+    let mut aborted = std::pin::pin!(run.abort.cancelled());
     while run.going() {
         let Some((index, prepared)) = items.next().await else {
             break;
@@ -316,7 +330,16 @@ async fn sequential<S, K>(
                 run.failed(index);
                 Outcome::Failed(failure)
             }
-            Ok(prepared) => spawn_item(run, &session, index, prepared, Vec::new(), None).await,
+            Ok(prepared) => {
+                let read_only = prepared.hints.read_only;
+                let item = spawn_item(run, &session, index, prepared, Vec::new(), None);
+                tokio::select! {
+                    biased;
+                    // The item's task is aborted as its handle drops here.
+                    () = &mut aborted => aborted_outcome(run, index, read_only),
+                    outcome = item => outcome,
+                }
+            }
         };
         settle(run, report, index, outcome, sink).await;
     }
@@ -336,6 +359,8 @@ async fn concurrent<S, K>(
     K: OutputSink,
 {
     let mut scheduler = Scheduler::default();
+    // Items started and not yet settled, in input order, so an abort can account for them.
+    let in_flight: std::sync::Mutex<VecDeque<(usize, bool)>> = std::sync::Mutex::new(VecDeque::new());
     let stream = items
         .take_while(|_| futures::future::ready(run.going()))
         .map(|(index, prepared)| match prepared {
@@ -344,21 +369,55 @@ async fn concurrent<S, K>(
                 Either::Left(futures::future::ready((index, Outcome::Failed(failure))))
             }
             Ok(prepared) => {
+                lock(&in_flight).push_back((index, prepared.hints.read_only));
                 let (deps, me) = scheduler.register(&prepared.locks);
                 let item = spawn_item(run, &session, index, prepared, deps, me);
                 Either::Right(async move { (index, item.await) })
             }
         })
         .buffered(concurrency);
-    let mut stream = std::pin::pin!(stream);
-    while let Some((index, outcome)) = stream.next().await {
-        settle(run, report, index, outcome, sink).await;
+    let mut stream = Box::pin(stream);
+    // One waiter on the abort token for the whole run, not one per item: registering a waiter
+    // takes the token's lock, which every worker would contend for.
+    let mut aborted = std::pin::pin!(run.abort.cancelled());
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut aborted => {
+                // Dropping the stream aborts every task still in it.
+                drop(stream);
+                let left: Vec<(usize, bool)> = lock(&in_flight).drain(..).collect();
+                for (index, read_only) in left {
+                    settle(run, report, index, aborted_outcome(run, index, read_only), sink).await;
+                }
+                return;
+            }
+            next = stream.next() => {
+                let Some((index, outcome)) = next else { return };
+                lock(&in_flight).retain(|(i, _)| *i > index);
+                settle(run, report, index, outcome, sink).await;
+            }
+        }
     }
 }
 
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The outcome of an item given up in flight because the run was aborted: a write among them
+/// may have reached the service.
+fn aborted_outcome(run: &Run, index: usize, read_only: bool) -> Outcome {
+    run.failed(index);
+    Outcome::Aborted(ItemFailure::Node {
+        item: index,
+        error: NodeError::new("stopped while in flight: the run was aborted").maybe_applied(!read_only),
+    })
+}
+
 /// Starts item `index` as a task of its own, which waits for the items in `after` and marks
-/// `done` when it ends; the returned future gives its outcome. A task that panicked fails its
-/// item only; an aborted run gives up the task, and a write among them may have been applied.
+/// `done` when it ends; the returned future gives its outcome, and dropping it aborts the task.
+/// A task that panicked fails its item only.
 fn spawn_item(
     run: &Run,
     session: &Arc<dyn DynSession>,
@@ -369,34 +428,48 @@ fn spawn_item(
 ) -> impl Future<Output = Outcome> + Send + 'static {
     let session = Arc::clone(session);
     let shared = run.clone();
-    let abort = run.abort.clone();
-    let read_only = prepared.hints.read_only;
-    let mut task = tokio::spawn(async move {
+    let task = AbortOnDrop(tokio::spawn(async move {
         let _done = done.map(FireOnDrop);
         for dep in after {
             dep.wait().await;
         }
         shared.item(session.as_ref(), index, prepared).await
-    });
+    }));
     let run = run.clone();
     async move {
-        tokio::select! {
-            joined = &mut task => joined.unwrap_or_else(|e| {
-                run.failed(index);
-                // The panic payload is never forwarded: it could quote anything.
-                let what = if e.is_panic() { "the node panicked on this item" } else { "the item's task was stopped" };
-                Outcome::Failed(ItemFailure::Node { item: index, error: NodeError::internal(what) })
-            }),
-            () = abort.cancelled() => {
-                task.abort();
-                run.failed(index);
-                Outcome::Aborted(ItemFailure::Node {
-                    item: index,
-                    error: NodeError::new("stopped while in flight: the run was aborted")
-                        .maybe_applied(!read_only),
-                })
-            }
-        }
+        task.await.unwrap_or_else(|e| {
+            run.failed(index);
+            // The panic payload is never forwarded: it could quote anything.
+            let what = if e.is_panic() {
+                "the node panicked on this item"
+            } else {
+                "the item's task was stopped"
+            };
+            Outcome::Failed(ItemFailure::Node {
+                item: index,
+                error: NodeError::internal(what),
+            })
+        })
+    }
+}
+
+/// A task handle that aborts its task when dropped unfinished.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
     }
 }
 

@@ -165,15 +165,17 @@ impl Plan {
         Self::refuse_invalid(prepared, continue_on_fail, true)
     }
 
-    /// Validate every item of `document` before anything is sent, keeping none of them (they
-    /// are read again by [`Plan::document_work`]): memory stays that of the document. An item
-    /// that is not an object is an [`InputError`]; invalid items refuse the run as in
-    /// [`Plan::validate_all`].
+    /// Validate every item of `document` before anything is sent. A document of at most
+    /// `keep` items keeps them as work (`Some`), so each is read once; a longer one keeps none
+    /// (`None`: read them again with [`Plan::document_work`]), so memory stays that of the
+    /// document however long it is. An item that is not an object is an [`InputError`];
+    /// invalid items refuse the run as in [`Plan::validate_all`].
     pub fn check_document(
         &self,
         document: &Document<'_>,
         continue_on_fail: bool,
-    ) -> Result<Result<(), Box<RunReport>>, InputError> {
+        keep: usize,
+    ) -> Result<Result<Option<Vec<WorkItem>>, Box<RunReport>>, InputError> {
         let mut shape = None;
         let prepared = document
             .items()
@@ -185,7 +187,8 @@ impl Plan {
                     None
                 }
             });
-        let checked = Self::refuse_invalid(prepared, continue_on_fail, false).map(|_| ());
+        let kept = document.len() <= keep;
+        let checked = Self::refuse_invalid(prepared, continue_on_fail, kept).map(|work| kept.then_some(work));
         match shape {
             Some(e) => Err(e),
             None => Ok(checked),

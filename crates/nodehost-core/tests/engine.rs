@@ -394,7 +394,7 @@ async fn an_aborted_run_gives_up_items_in_flight_and_still_accounts_for_every_it
             .map(|k| json!({"operation": "put", "key": k, "value": "x", "delayMs": 20_000}))
             .collect();
         let cfg = config(concurrency, false);
-        // Abort without a cancel first: items start, and every one in flight is given up.
+        // Abort without a cancel first: nothing new starts, and whatever had started is given up.
         cfg.abort.cancel();
         let (out, report) = run(&node, Value::Array(items), cfg).await;
         assert!(out.is_empty(), "concurrency {concurrency}");
@@ -410,7 +410,6 @@ async fn an_aborted_run_gives_up_items_in_flight_and_still_accounts_for_every_it
             error["failed"], error["maybeApplied"],
             "concurrency {concurrency}"
         );
-        assert!(report.failed.count() >= 1);
         assert_eq!(
             report.failed.count() + report.not_run_with_unread(Some(6)).count(),
             6
