@@ -12,13 +12,7 @@ use serde_json::{Value, json};
 #[test]
 fn sigint_lets_the_item_in_flight_finish_and_reports_what_was_applied() {
     // Every answer takes 400 ms, so an item is surely in flight when the signal lands.
-    let sandbox = Sandbox::with_faults(
-        0,
-        Faults {
-            latency: Duration::from_millis(400),
-            ..Faults::default()
-        },
-    );
+    let sandbox = slow_sandbox(Duration::from_millis(400));
     let dir = tempdir();
     let mut child = run_node(&sandbox.credentials(dir.path()))
         .args(["--ndjson", "--concurrency", "4"])
@@ -36,11 +30,7 @@ fn sigint_lets_the_item_in_flight_finish_and_reports_what_was_applied() {
     child.send_line(&create(2));
     // The sandbox counts a request when it arrives, before its latency: once it has seen the
     // third POST, item 2 is in flight.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while sandbox.requests("POST /api/clients") < 3 {
-        assert!(Instant::now() < deadline, "item 2 was never sent");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    until_seen(&sandbox, "POST /api/clients", 3);
     let interrupted = Instant::now();
     child.signal("INT");
     // Stdin stays open: the run must end on the signal, not on end of input.
@@ -101,6 +91,17 @@ fn sigint_while_waiting_for_input_ends_the_run_at_once() {
     assert!(stderr.contains("run interrupted: 1 item(s) applied"), "{stderr}");
 }
 
+/// A sandbox that takes `latency` to answer every request, so an item is surely in flight.
+fn slow_sandbox(latency: Duration) -> Sandbox {
+    Sandbox::with_faults(
+        0,
+        Faults {
+            latency,
+            ..Faults::default()
+        },
+    )
+}
+
 /// Waits until the sandbox has seen `n` requests to `key`: the n-th is then in flight.
 fn until_seen(sandbox: &Sandbox, key: &str, n: u64) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -112,13 +113,7 @@ fn until_seen(sandbox: &Sandbox, key: &str, n: u64) {
 
 #[test]
 fn sigterm_stops_a_run_like_ctrl_c_and_writes_the_report() {
-    let sandbox = Sandbox::with_faults(
-        0,
-        Faults {
-            latency: Duration::from_millis(400),
-            ..Faults::default()
-        },
-    );
+    let sandbox = slow_sandbox(Duration::from_millis(400));
     let dir = tempdir();
     let mut child = run_node(&sandbox.credentials(dir.path()))
         .args(["--ndjson", "--concurrency", "1"])
@@ -140,13 +135,7 @@ fn sigterm_stops_a_run_like_ctrl_c_and_writes_the_report() {
 fn a_second_signal_gives_up_the_create_in_flight_and_reports_it_as_maybe_applied() {
     // The sandbox takes 30 s to answer: the create is surely in flight, and only giving it up
     // ends the run before the harness's limit.
-    let sandbox = Sandbox::with_faults(
-        0,
-        Faults {
-            latency: Duration::from_secs(30),
-            ..Faults::default()
-        },
-    );
+    let sandbox = slow_sandbox(Duration::from_secs(30));
     let dir = tempdir();
     let mut child = run_node(&sandbox.credentials(dir.path()))
         .args(["--ndjson", "--deadline", "120"])
