@@ -18,6 +18,20 @@ Try it on a local emulator:\n  echo '{\"operation\":\"create\",\"name\":\"Ana\"}
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    #[command(flatten)]
+    pub plugins: PluginArgs,
+}
+
+/// Where registered plugins are kept, and how long one may take to start.
+#[derive(Debug, Args, Clone)]
+pub struct PluginArgs {
+    /// The plugin registry file (default: `$XDG_CONFIG_HOME/nodehost/plugins.json` or
+    /// `~/.config/nodehost/plugins.json`).
+    #[arg(long, global = true, value_name = "FILE", env = "NODEHOST_PLUGINS")]
+    pub plugins: Option<PathBuf>,
+    /// Seconds a plugin may take to answer `initialize`.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = 10.0)]
+    pub plugin_init_timeout: f64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,11 +59,63 @@ Output: {\"items\": [{\"json\": {..}, \"pairedItem\": {\"item\": N}}, ..]} plus 
     /// Check credentials against the remote service.
     #[command(subcommand)]
     Credentials(CredentialsCommand),
+    /// Register, list, remove and check plugins: nodes from other executables.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Start the local Gestor Clientes Max emulator.
     #[command(
         after_help = "Examples:\n  nodehost sandbox\n  nodehost sandbox --listen 127.0.0.1:0 --db :memory: --seed 20"
     )]
     Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Start a plugin, check its definitions and register it, so its nodes are listed,
+    /// described and run like built-in ones.
+    #[command(
+        after_help = "Examples:\n  nodehost plugin add examples/plugins/keyvalue.py\n  \
+nodehost plugin add python3 -- examples/plugins/keyvalue.py"
+    )]
+    Add(PluginTarget),
+    /// List registered plugins (without starting them).
+    #[command(after_help = "Example:\n  nodehost plugin list")]
+    List,
+    /// Remove a registered plugin by its name.
+    #[command(after_help = "Example:\n  nodehost plugin remove keyvalue")]
+    Remove(PluginName),
+    /// Check that a plugin follows the protocol: handshake, definitions, an execute round trip
+    /// of a read-only operation, and its answers to bad requests.
+    #[command(
+        after_help = "Examples:\n  nodehost plugin check examples/plugins/keyvalue.py \\\n    \
+--credentials <(echo '{\"token\": \"t0ken-example\"}')"
+    )]
+    Check(PluginCheckArgs),
+}
+
+/// A plugin executable and its arguments.
+#[derive(Debug, Args, Clone)]
+pub struct PluginTarget {
+    /// The plugin executable: a path, or a command found on PATH.
+    pub program: PathBuf,
+    /// Arguments the plugin is started with, after `--`.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginName {
+    /// The plugin's name, as `nodehost plugin list` shows it.
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PluginCheckArgs {
+    #[command(flatten)]
+    pub target: PluginTarget,
+    /// Credentials (a JSON file) for nodes that need them; without, their round trip is skipped.
+    #[arg(long, value_name = "FILE")]
+    pub credentials: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +203,12 @@ pub struct ConnectionArgs {
 pub struct RunArgs {
     /// Node name (see `nodehost list`).
     pub node: String,
+    /// Run a node of this plugin executable without registering it.
+    #[arg(long, value_name = "PATH")]
+    pub plugin: Option<PathBuf>,
+    /// An argument to start the --plugin executable with (repeatable).
+    #[arg(long, value_name = "ARG", requires = "plugin", allow_hyphen_values = true)]
+    pub plugin_arg: Vec<String>,
     /// Read input from FILE instead of stdin.
     #[arg(long, short, value_name = "FILE")]
     pub input: Option<PathBuf>,

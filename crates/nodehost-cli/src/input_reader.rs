@@ -4,8 +4,6 @@
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
-
 use crate::CliError;
 
 /// Largest whole-document input; beyond it, `--ndjson` streams in constant memory.
@@ -79,90 +77,4 @@ pub fn json_error(source: &str, e: &serde_json::Error) -> CliError {
         e.line(),
         e.column()
     ))
-}
-
-/// One NDJSON line: its number (1-based) and content, or why it could not be read.
-pub enum Line {
-    /// A line's bytes without the newline.
-    Data(usize, Vec<u8>),
-    /// The line is longer than [`MAX_LINE_BYTES`]: reported as soon as the limit is crossed.
-    TooLong(usize),
-}
-
-/// Reads NDJSON lines one at a time, bounded in length.
-#[derive(Debug, Default)]
-pub struct Lines {
-    number: usize,
-    /// The previous line was too long: the rest of it is skipped first.
-    skipping: bool,
-}
-
-impl Lines {
-    /// The number of the last line read (1-based).
-    pub fn number(&self) -> usize {
-        self.number
-    }
-
-    /// The next non-blank line. A line past [`MAX_LINE_BYTES`] is reported without reading
-    /// the rest of it (which a later call skips), so an endless line (`cat /dev/zero`) is
-    /// refused at once rather than at the end of input.
-    pub async fn next<R: AsyncBufRead + Unpin>(&mut self, reader: &mut R) -> std::io::Result<Option<Line>> {
-        if self.skipping {
-            self.skipping = false;
-            loop {
-                let chunk = reader.fill_buf().await?;
-                if chunk.is_empty() {
-                    return Ok(None);
-                }
-                match chunk.iter().position(|&b| b == b'\n') {
-                    Some(i) => {
-                        reader.consume(i + 1);
-                        break;
-                    }
-                    None => {
-                        let n = chunk.len();
-                        reader.consume(n);
-                    }
-                }
-            }
-        }
-        loop {
-            let mut buf = Vec::new();
-            let mut any = false;
-            loop {
-                let chunk = reader.fill_buf().await?;
-                if chunk.is_empty() {
-                    break;
-                }
-                any = true;
-                let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
-                    Some(i) => (i + 1, true),
-                    None => (chunk.len(), false),
-                };
-                if buf.len() + take > MAX_LINE_BYTES + 1 {
-                    self.number += 1;
-                    // The newline, if in this chunk, ends the overlong line here.
-                    reader.consume(take);
-                    self.skipping = !done;
-                    return Ok(Some(Line::TooLong(self.number)));
-                }
-                buf.extend_from_slice(&chunk[..take]);
-                reader.consume(take);
-                if done {
-                    break;
-                }
-            }
-            if !any {
-                return Ok(None);
-            }
-            self.number += 1;
-            while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-                buf.pop();
-            }
-            if buf.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            return Ok(Some(Line::Data(self.number, buf)));
-        }
-    }
 }

@@ -9,6 +9,7 @@ mod connection;
 mod describe_cmd;
 mod input_reader;
 mod output;
+mod plugin_cmd;
 mod run_cmd;
 pub mod sandbox_cmd;
 pub mod stderr;
@@ -60,19 +61,7 @@ impl CliError {
 
 /// Run one parsed command line to completion.
 pub async fn run(cli: Cli) -> ExitCode {
-    let registry = registry();
-    let result = match cli.command {
-        cli::Command::List => output::print_json(&registry.summary(), true),
-        cli::Command::Describe(args) => describe_cmd::describe(&registry, args),
-        cli::Command::Schema(args) => describe_cmd::schema(&registry, args),
-        cli::Command::Run(args) => run_cmd::run(registry, args).await,
-        cli::Command::Credentials(cli::CredentialsCommand::Test(args)) => {
-            run_cmd::test_credentials(registry, args).await
-        }
-        cli::Command::Sandbox(args) => sandbox_cmd::run(args)
-            .await
-            .map_err(|e| CliError::usage(format!("sandbox: {e:#}"))),
-    };
+    let result = dispatch(cli).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -81,6 +70,43 @@ pub async fn run(cli: Cli) -> ExitCode {
             }
             ExitCode::from(e.code)
         }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<(), CliError> {
+    let options = plugin_cmd::options(&cli.plugins)?;
+    let mut registry = registry();
+    match cli.command {
+        cli::Command::Plugin(command) => return plugin_cmd::run(command, &cli.plugins, &options).await,
+        cli::Command::Sandbox(args) => {
+            return sandbox_cmd::run(args)
+                .await
+                .map_err(|e| CliError::usage(format!("sandbox: {e:#}")));
+        }
+        _ => plugin_cmd::load_registered(&mut registry, &cli.plugins, &options).await,
+    }
+    match cli.command {
+        cli::Command::List => output::print_json(&registry.summary(), true),
+        cli::Command::Describe(args) => describe_cmd::describe(&registry, args),
+        cli::Command::Schema(args) => describe_cmd::schema(&registry, args),
+        cli::Command::Run(args) => {
+            let plugin = match &args.plugin {
+                Some(program) => Some(
+                    plugin_cmd::start_unregistered(&mut registry, program, &args.plugin_arg, &options)
+                        .await?,
+                ),
+                None => None,
+            };
+            let result = run_cmd::run(registry, args).await;
+            if let Some(p) = plugin {
+                p.shutdown().await;
+            }
+            result
+        }
+        cli::Command::Credentials(cli::CredentialsCommand::Test(args)) => {
+            run_cmd::test_credentials(registry, args).await
+        }
+        cli::Command::Plugin(_) | cli::Command::Sandbox(_) => Ok(()),
     }
 }
 

@@ -17,13 +17,17 @@ use serde_json::{Map, Value, json};
 use crate::CliError;
 use crate::cli::{ConnectionArgs, CredentialsTestArgs, RunArgs};
 use crate::connection::{EmbeddedSandbox, credentials, item_deadline, missing_hint, session_options};
-use crate::input_reader::{self, Line, MAX_LINE_BYTES};
+use crate::input_reader::{self, MAX_LINE_BYTES};
 use crate::output::{ItemWriter, Layout, print_json};
 use crate::stderr::{self, say};
+use nodehost_core::lines::Line;
 
 /// The most items of a document kept once validated (about 200 bytes each); a longer document
 /// is read again item by item as it runs, so its memory stays a small multiple of its size.
 const KEEP_VALIDATED: usize = 65_536;
+
+/// The credential type the embedded sandbox gives credentials of.
+const SANDBOX_CREDENTIAL: &str = "gestorClientesMaxApi";
 
 /// How long in-flight items may take to finish after the first interrupt.
 const DRAIN_AFTER_INTERRUPT: Duration = Duration::from_secs(10);
@@ -230,7 +234,8 @@ impl Invocation {
             Some(work) => futures::future::Either::Left(futures::stream::iter(work)),
             None => futures::future::Either::Right(futures::stream::iter(plan.document_work(&document))),
         };
-        let result = execute(session, work, &config, layout, Some(total)).await;
+        let result = execute(Arc::clone(&session), work, &config, layout, Some(total)).await;
+        session.close().await;
         if let Some(s) = sandbox {
             s.stop().await;
         }
@@ -259,7 +264,8 @@ impl Invocation {
         let (session, sandbox) = self.open(credentials, &args.connection).await?;
         let config = self.config(&args, args.continue_on_fail, secrets);
         let items = line_items(reader, plan).boxed();
-        let result = execute(session, items, &config, Layout::Lines, None).await;
+        let result = execute(Arc::clone(&session), items, &config, Layout::Lines, None).await;
+        session.close().await;
         if let Some(s) = sandbox {
             s.stop().await;
         }
@@ -272,6 +278,12 @@ impl Invocation {
         credentials: Option<Value>,
         connection: &ConnectionArgs,
     ) -> Result<(Arc<dyn DynSession>, Option<EmbeddedSandbox>), CliError> {
+        if connection.sandbox && self.node.credential().map(|c| c.name.as_str()) != Some(SANDBOX_CREDENTIAL) {
+            return Err(CliError::usage(format!(
+                "--sandbox emulates the Gestor Clientes Max API, which node `{}` does not use",
+                self.node.name()
+            )));
+        }
         let sandbox = if connection.sandbox {
             Some(EmbeddedSandbox::start(connection.sandbox_db.as_deref()).await?)
         } else {
@@ -281,6 +293,7 @@ impl Invocation {
             Some(s) => Some(s.credentials()),
             None => credentials,
         };
+
         if credentials.is_none() && self.node.credential().is_some() {
             return Err(CliError::usage(missing_hint(&self.node)));
         }
@@ -305,14 +318,14 @@ where
     struct State<R> {
         reader: R,
         plan: Plan,
-        lines: input_reader::Lines,
+        lines: nodehost_core::lines::Lines,
         index: usize,
         done: bool,
     }
     let state = State {
         reader,
         plan,
-        lines: input_reader::Lines::default(),
+        lines: nodehost_core::lines::Lines::new(MAX_LINE_BYTES),
         index: 0,
         done: false,
     };
@@ -473,6 +486,7 @@ pub async fn test_credentials(registry: Registry, args: CredentialsTestArgs) -> 
                 invocation.deadline
             )))
         });
+    session.close().await;
     if let Some(s) = sandbox {
         s.stop().await;
     }

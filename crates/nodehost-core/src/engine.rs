@@ -285,7 +285,7 @@ impl Shared {
 }
 
 /// `30s`, `1.5s`, `250ms`: how a person writes a time limit.
-fn human(d: Duration) -> String {
+pub fn human(d: Duration) -> String {
     if d < Duration::from_secs(1) {
         format!("{}ms", d.as_millis())
     } else if d.subsec_millis() == 0 {

@@ -20,6 +20,7 @@ use crate::error::{NodeError, Problem, SetupError};
 use crate::locks::CompiledLocks;
 use crate::node::{ItemContext, Lock, Node, SessionOptions};
 use crate::output::Output;
+use crate::retry::RetryPolicy;
 use crate::schema::{OperationSchema, combined_schema, split_operations};
 use crate::validate::{UnknownFields, Validator};
 
@@ -72,6 +73,9 @@ pub trait DynSession: Send + Sync + 'static {
     async fn test_credentials(&self) -> Result<String, NodeError> {
         Err(NodeError::new("this node has no credential check"))
     }
+    /// End the session: a plugin's process is shut down here. Dropping a session without
+    /// closing it still releases everything, less gracefully (a plugin is killed).
+    async fn close(&self) {}
 }
 
 /// A node that takes its parameters as JSON: a plugin, or a node built from a definition.
@@ -86,15 +90,25 @@ pub trait DynamicNode: Send + Sync + 'static {
 }
 
 /// A dynamic node's session: executes validated parameters (with `operation`).
+///
+/// A failure marked [`NodeError::retryable`] of an idempotent operation is tried again by the
+/// host, with the [`RetryPolicy`] of the session options, within the item's deadline.
 #[async_trait]
 pub trait JsonSession: Send + Sync + 'static {
-    /// Execute one item.
-    async fn execute(&self, params: Map<String, Value>, item: &ItemContext)
-    -> Result<Vec<Output>, NodeError>;
+    /// Execute one item; `hints` are its operation's (whether it writes, whether repeating it
+    /// is harmless).
+    async fn execute(
+        &self,
+        params: Map<String, Value>,
+        hints: OperationHints,
+        item: &ItemContext,
+    ) -> Result<Vec<Output>, NodeError>;
     /// Check the credentials; answer who they belong to.
     async fn test_credentials(&self) -> Result<String, NodeError> {
         Err(NodeError::new("this node has no credential check"))
     }
+    /// End the session (see [`DynSession::close`]).
+    async fn close(&self) {}
 }
 
 /// A node ready to validate and run items.
@@ -499,26 +513,61 @@ impl NodeBackend for Dynamic {
         options: &SessionOptions,
     ) -> Result<Arc<dyn DynSession>, SetupError> {
         let session = self.node.open(credentials, options).await?;
-        Ok(Arc::new(DynamicSession { session }))
+        Ok(Arc::new(DynamicSession {
+            session,
+            retry: options.get::<RetryPolicy>().copied().unwrap_or_default(),
+        }))
     }
 }
 
 struct DynamicSession {
     session: Arc<dyn JsonSession>,
+    retry: RetryPolicy,
 }
 
 #[async_trait]
 impl DynSession for DynamicSession {
     async fn execute(&self, prepared: Prepared, item: &ItemContext) -> Result<Vec<Output>, NodeError> {
-        let params = prepared
+        let hints = prepared.hints;
+        let params = *prepared
             .params
             .downcast::<Map<String, Value>>()
             .map_err(|_| NodeError::internal("parameters prepared by another node"))?;
-        self.session.execute(*params, item).await
+        let mut attempt = 1;
+        loop {
+            // The last attempt takes the parameters; earlier ones a copy, kept for the next.
+            let last = !hints.idempotent || attempt >= self.retry.max_tries;
+            let result = if last {
+                return self.session.execute(params, hints, item).await;
+            } else {
+                self.session.execute(params.clone(), hints, item).await
+            };
+            match result {
+                Err(e) if e.retryable => {
+                    let wait = self.retry.backoff(attempt, rand::random::<f64>());
+                    let fits = item
+                        .deadline
+                        .is_none_or(|d| tokio::time::Instant::now() + wait < d);
+                    if !fits || item.cancel.is_cancelled() {
+                        return Err(e);
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = item.cancel.cancelled() => return Err(e),
+                    }
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn test_credentials(&self) -> Result<String, NodeError> {
         self.session.test_credentials().await
+    }
+
+    async fn close(&self) {
+        self.session.close().await;
     }
 }
 

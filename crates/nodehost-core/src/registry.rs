@@ -63,23 +63,37 @@ impl Registry {
 
     /// Add a hosted node.
     pub fn insert(&mut self, node: HostedNode) -> Result<&mut Self, RegistryError> {
-        let name = node.name().to_owned();
-        if self.nodes.contains_key(&name) {
-            return Err(RegistryError::Duplicate(name));
-        }
+        self.insert_shared(Arc::new(node))
+    }
+
+    /// Add a hosted node that another registry may hold too.
+    pub fn insert_shared(&mut self, node: Arc<HostedNode>) -> Result<&mut Self, RegistryError> {
+        self.check(&node)?;
         if let Some(kind) = node.credential() {
-            match self.credentials.get(&kind.name) {
-                Some(known) if known != kind => {
-                    return Err(RegistryError::CredentialClash(kind.name.clone()));
-                }
-                Some(_) => {}
-                None => {
-                    self.credentials.insert(kind.name.clone(), kind.clone());
-                }
-            }
+            self.credentials
+                .entry(kind.name.clone())
+                .or_insert_with(|| kind.clone());
         }
-        self.nodes.insert(name, Arc::new(node));
+        self.nodes.insert(node.name().to_owned(), node);
         Ok(self)
+    }
+
+    /// Whether `node` could be added: its name is free and its credential type, if another
+    /// node already uses one of that name, is the same.
+    pub fn check(&self, node: &HostedNode) -> Result<(), RegistryError> {
+        let name = node.name();
+        if self.nodes.contains_key(name) {
+            return Err(RegistryError::Duplicate(name.to_owned()));
+        }
+        if let Some(kind) = node.credential()
+            && self
+                .credentials
+                .get(&kind.name)
+                .is_some_and(|known| known != kind)
+        {
+            return Err(RegistryError::CredentialClash(kind.name.clone()));
+        }
+        Ok(())
     }
 
     /// The node called `name`.

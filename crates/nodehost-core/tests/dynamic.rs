@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use nodehost_core::{
-    DynamicNode, HostedNode, ItemContext, JsonSession, NodeDescription, NodeError, Output, Plan, Registry,
-    RunConfig, RunInput, SessionOptions, SetupError, StringFormat, UnknownFields, engine,
+    DynamicNode, HostedNode, ItemContext, JsonSession, NodeDescription, NodeError, OperationHints, Output,
+    Plan, Registry, RunConfig, RunInput, SessionOptions, SetupError, StringFormat, UnknownFields, engine,
 };
 use serde_json::{Map, Value, json};
 
@@ -83,7 +83,12 @@ struct JsonMemoSession {
 
 #[async_trait]
 impl JsonSession for JsonMemoSession {
-    async fn execute(&self, params: Map<String, Value>, _: &ItemContext) -> Result<Vec<Output>, NodeError> {
+    async fn execute(
+        &self,
+        params: Map<String, Value>,
+        _: OperationHints,
+        _: &ItemContext,
+    ) -> Result<Vec<Output>, NodeError> {
         let key = params.get("key").and_then(Value::as_u64).unwrap_or_default();
         let delay = params.get("delayMs").and_then(Value::as_u64).unwrap_or_default();
         if delay > 0 {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+pub use nodehost_core::RetryPolicy;
 use nodehost_core::SessionOptions;
 
 /// How a session talks to remote services. Every limit is explicit.
@@ -39,27 +40,5 @@ impl HttpOptions {
     /// The options a host set, or the defaults.
     pub fn from_session(options: &SessionOptions) -> Self {
         options.get::<Self>().cloned().unwrap_or_default()
-    }
-}
-
-/// Exponential backoff with full jitter: attempt `n` (1-based) waits a random
-/// duration in `[0, min(cap, base * 2^(n-1))]` before the next try.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RetryPolicy {
-    /// Total attempts per request, the first included (1 = never retry).
-    pub max_tries: u32,
-    /// Backoff before the second attempt (before jitter).
-    pub base: Duration,
-    /// Longest wait between two attempts, `Retry-After` included.
-    pub cap: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_tries: 10,
-            base: Duration::from_millis(200),
-            cap: Duration::from_secs(10),
-        }
     }
 }

@@ -130,18 +130,9 @@ pub fn decide(
     }
 }
 
-/// `jitter * min(cap, base * 2^(attempt-1))`, saturating instead of overflowing.
+/// `jitter * min(cap, base * 2^(attempt-1))` (see [`RetryPolicy::backoff`]).
 fn full_jitter(policy: &RetryPolicy, attempt: u32, jitter: f64) -> Duration {
-    // Past 2^31 the ceiling is long above any sane cap, so saturating is exact enough.
-    let factor = 1u32.checked_shl(attempt - 1).unwrap_or(u32::MAX);
-    let ceiling = policy.base.saturating_mul(factor).min(policy.cap);
-    let jitter = if jitter.is_finite() {
-        jitter.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    // `mul_f64` panics when rounding lands past `Duration::MAX`; the ceiling is a safe answer.
-    Duration::try_from_secs_f64(ceiling.as_secs_f64() * jitter).map_or(ceiling, |d| d.min(ceiling))
+    policy.backoff(attempt, jitter)
 }
 
 /// Parse a `Retry-After` header value: delta-seconds (`"120"`) or an HTTP-date
