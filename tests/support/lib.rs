@@ -49,6 +49,27 @@ pub fn nodehost_bin() -> PathBuf {
     bin
 }
 
+/// A plugin registry file that does not exist: no plugins.
+fn no_plugins_file() -> PathBuf {
+    std::env::temp_dir().join(format!("nodehost-e2e-{}-no-plugins.json", std::process::id()))
+}
+
+/// A file of the repository, by its path from the repository root.
+pub fn repo_file(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+/// A binary built beside `nodehost` (another workspace member's, e.g. an example plugin).
+pub fn built_bin(name: &str) -> PathBuf {
+    let bin = nodehost_bin().with_file_name(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `cargo build --workspace` first (`cargo test --workspace` builds it)",
+        bin.display()
+    );
+    bin
+}
+
 /// One `nodehost` invocation, built up then run to completion with a deadline.
 #[derive(Debug, Clone)]
 pub struct Cmd {
@@ -149,6 +170,8 @@ impl Cmd {
         ] {
             command.env_remove(var);
         }
+        // Nor the developer's registered plugins: a test that uses some names its own file.
+        command.env("NODEHOST_PLUGINS", no_plugins_file());
         for (k, v) in &self.envs {
             command.env(k, v);
         }

@@ -42,14 +42,16 @@ pub fn session_options(args: &ConnectionArgs) -> Result<SessionOptions, CliError
             "--backoff-base-ms must not exceed --backoff-cap-ms",
         ));
     }
-    Ok(SessionOptions::new().with(HttpOptions {
+    let retry = RetryPolicy {
+        max_tries: args.max_tries,
+        base: Duration::from_millis(args.backoff_base_ms),
+        cap: Duration::from_millis(args.backoff_cap_ms),
+    };
+    // The policy alone is what the host's retries of plugin items read.
+    Ok(SessionOptions::new().with(retry).with(HttpOptions {
         connect_timeout: secs("connect-timeout", args.connect_timeout)?,
         request_timeout: secs("timeout", args.timeout)?,
-        retry: RetryPolicy {
-            max_tries: args.max_tries,
-            base: Duration::from_millis(args.backoff_base_ms),
-            cap: Duration::from_millis(args.backoff_cap_ms),
-        },
+        retry,
         rate_limit_per_second: args.rate_limit,
         allow_insecure_http: args.allow_insecure_http,
         ..HttpOptions::default()

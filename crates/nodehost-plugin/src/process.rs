@@ -132,7 +132,7 @@ pub struct Process {
     closing: AtomicBool,
     tail: Mutex<VecDeque<String>>,
     stderr_done: watch::Receiver<bool>,
-    child: tokio::sync::Mutex<Child>,
+    exit: watch::Receiver<Option<std::process::ExitStatus>>,
     secrets: RwLock<Secrets>,
 }
 
@@ -174,6 +174,7 @@ impl Process {
         };
         let (tx, rx) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = watch::channel(false);
+        let (exit_tx, exit_rx) = watch::channel(None);
         let process = Arc::new(Self {
             pid: child.id(),
             label,
@@ -184,7 +185,7 @@ impl Process {
             closing: AtomicBool::new(false),
             tail: Mutex::new(VecDeque::new()),
             stderr_done: done_rx,
-            child: tokio::sync::Mutex::new(child),
+            exit: exit_rx,
             secrets: RwLock::new(Secrets::none()),
         });
         tokio::spawn(write_lines(stdin, rx));
@@ -199,6 +200,7 @@ impl Process {
             stdout,
             options.max_line_bytes,
         ));
+        tokio::spawn(wait_exit(Arc::downgrade(&process), child, exit_tx));
         Ok(process)
     }
 
@@ -314,12 +316,9 @@ impl Process {
         }
         let mut done = self.stderr_done.clone();
         let _ = tokio::time::timeout(REPORT_WAIT, done.wait_for(|d| *d)).await;
-        let status = {
-            let mut child = self.child.lock().await;
-            match tokio::time::timeout(REPORT_WAIT, child.wait()).await {
-                Ok(Ok(status)) if !kill => describe_exit(status),
-                _ => String::new(),
-            }
+        let status = match self.exited_within(REPORT_WAIT).await {
+            Some(status) if !kill => describe_exit(status),
+            _ => String::new(),
         };
         // Closed its stdout but lives on, or started children: none of it outlives this.
         self.kill_group();
@@ -334,6 +333,13 @@ impl Process {
         for (_, tx) in pending {
             let _ = tx.send(Err(CallError::Dead(reason.clone())));
         }
+    }
+
+    /// Its exit status, once it exited, waiting up to `limit`.
+    async fn exited_within(&self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let mut exit = self.exit.clone();
+        let status = tokio::time::timeout(limit, exit.wait_for(Option::is_some)).await;
+        status.ok().and_then(|s| s.ok().and_then(|s| *s))
     }
 
     /// Kill the process group (the plugin and whatever it started).
@@ -363,10 +369,8 @@ impl Process {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
-        let mut child = self.child.lock().await;
-        let exited = matches!(tokio::time::timeout(grace, child.wait()).await, Ok(Ok(_)));
+        let exited = self.exited_within(grace).await.is_some();
         self.kill_group();
-        let _ = child.kill().await;
         let _ = self.dead.set(format!("plugin `{}` was shut down", self.label));
         exited
     }
@@ -412,6 +416,22 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
         }
     }
     String::new()
+}
+
+/// Wait for the plugin to exit. One that exits by itself is finished even if its stdout
+/// stays open (a child it started holds it): its group is killed, which ends the reader.
+async fn wait_exit(
+    process: std::sync::Weak<Process>,
+    mut child: Child,
+    exit: watch::Sender<Option<std::process::ExitStatus>>,
+) {
+    let Ok(status) = child.wait().await else { return };
+    let _ = exit.send(Some(status));
+    if let Some(process) = process.upgrade()
+        && !process.closing.load(Ordering::Acquire)
+    {
+        process.kill_group();
+    }
 }
 
 async fn write_lines(stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {

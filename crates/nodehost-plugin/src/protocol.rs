@@ -108,12 +108,17 @@ pub struct Incoming {
     /// A request's params.
     #[serde(default)]
     pub params: Option<Box<RawValue>>,
-    /// A successful response's result.
-    #[serde(default)]
+    /// A successful response's result (`null` included: present is what counts).
+    #[serde(default, deserialize_with = "present")]
     pub result: Option<Box<RawValue>>,
     /// A failed response's error.
     #[serde(default)]
     pub error: Option<RpcError>,
+}
+
+/// A member that is there, whatever its value (`null` too), as `Some`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
+    Box::<RawValue>::deserialize(d).map(Some)
 }
 
 /// What [`Incoming`] turned out to be.
@@ -345,6 +350,10 @@ mod tests {
         assert!(matches!(
             Message::parse(br#"{"jsonrpc":"2.0","id":1,"error":{"code":-32000,"message":"no"}}"#),
             Ok(Message::Response { outcome: Err(e), .. }) if e.message == "no"
+        ));
+        assert!(matches!(
+            Message::parse(br#"{"jsonrpc":"2.0","id":2,"result":null}"#),
+            Ok(Message::Response { outcome: Ok(r), .. }) if r.get() == "null"
         ));
         assert!(matches!(
             Message::parse(br#"{"jsonrpc":"2.0","method":"$/cancel","params":{"id":3}}"#),
