@@ -40,6 +40,7 @@ pub struct PluginServer {
     version: String,
     registry: Registry,
     options: SessionOptions,
+    threads: usize,
     problems: Vec<String>,
 }
 
@@ -51,6 +52,7 @@ impl PluginServer {
             version: version.into(),
             registry: Registry::new(),
             options: SessionOptions::new(),
+            threads: 1,
             problems: Vec::new(),
         }
     }
@@ -82,9 +84,26 @@ impl PluginServer {
         self
     }
 
+    /// Threads that execute items (default 1). One thread serves a node that waits on I/O
+    /// best: items still run concurrently, and no wake-up crosses threads (measured in
+    /// BENCHMARKS.md, benchmark 6). A node that computes hard per item may want more.
+    #[must_use]
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
+    }
+
     /// Serve stdin and stdout until stdin closes; the process's exit status.
     pub fn main(self) -> ExitCode {
-        let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        let runtime = if self.threads == 1 {
+            tokio::runtime::Builder::new_current_thread().enable_all().build()
+        } else {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(self.threads)
+                .enable_all()
+                .build()
+        };
+        let runtime = match runtime {
             Ok(rt) => rt,
             Err(e) => {
                 eprintln!("{}: cannot start the async runtime: {e}", self.name);
@@ -336,13 +355,19 @@ impl State {
                 return;
             }
             state.send(match outcome {
-                Ok(outputs) => protocol::result_line(&id, &json!({ "outputs": outputs })),
+                Ok(outputs) => protocol::result_line(&id, &Outputs { outputs: &outputs }),
                 Err(e) => protocol::error_line(&id, &failure(&e)),
             });
         });
         running.insert(key, (token, task.abort_handle()));
         Ok(())
     }
+}
+
+/// The result of a successful `execute`, written without building a JSON tree.
+#[derive(serde::Serialize)]
+struct Outputs<'a> {
+    outputs: &'a [nodehost_core::Output],
 }
 
 fn unknown_session(session: &str) -> RpcError {
@@ -376,6 +401,10 @@ async fn write_all<W: AsyncWrite + Unpin>(output: W, mut rx: mpsc::UnboundedRece
         if out.write_all(&line).await.is_err() {
             return;
         }
+        // Everything queued meanwhile goes in the same write; letting the tasks that are
+        // ready run first makes those batches larger (fewer writes, fewer wake-ups of the
+        // other side).
+        tokio::task::yield_now().await;
         while let Ok(more) = rx.try_recv() {
             if out.write_all(&more).await.is_err() {
                 return;
