@@ -591,3 +591,42 @@ fn the_sandbox_flag_is_refused_for_a_node_that_does_not_use_the_emulated_api() {
             .contains("--sandbox emulates the Gestor Clientes Max API")
     );
 }
+
+#[test]
+fn interrupting_twice_cancels_the_items_in_flight_then_shuts_the_plugin_down() {
+    let s = Scratch::new();
+    let mut child = s
+        .run_test_plugin("ok", &["--ndjson", "--deadline", "120"])
+        .spawn();
+    child.send_line(&json!({"operation": "create", "value": "a", "hang": true}).to_string());
+    assert!(
+        wait_for(Duration::from_secs(10), || s
+            .methods()
+            .contains(&"execute".to_owned())),
+        "the item never reached the plugin"
+    );
+    child.signal("INT");
+    // Two signals in a row may arrive as one; then the 10 s drain limit gives it up instead.
+    std::thread::sleep(Duration::from_millis(200));
+    child.signal("INT");
+    let (status, rest, stderr) = child.wait_with_stdin_open(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let report: Value = serde_json::from_str(rest.last().expect("a report line")).unwrap();
+    assert_eq!(report["error"]["reason"], "cancelled");
+    assert_eq!(
+        report["error"]["maybeApplied"],
+        json!([[0, 0]]),
+        "a create given up in flight"
+    );
+    let methods = s.methods();
+    let cancel = methods
+        .iter()
+        .position(|m| m == "$/cancel")
+        .expect("$/cancel sent");
+    let shutdown = methods
+        .iter()
+        .position(|m| m == "shutdown")
+        .expect("shutdown sent");
+    assert!(cancel < shutdown, "{methods:?}");
+    s.assert_nothing_left();
+}
