@@ -404,6 +404,15 @@ impl Drop for Cancel<'_> {
     }
 }
 
+/// `16 MiB`, `4 KiB`, `100 bytes`.
+fn size(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
 fn describe_exit(status: std::process::ExitStatus) -> String {
     if let Some(code) = status.code() {
         return format!(" (exit status {code})");
@@ -495,8 +504,8 @@ async fn read_messages(process: Arc<Process>, stdout: ChildStdout, max_line: usi
             Ok(Some(Line::Data(_, bytes))) => bytes,
             Ok(Some(Line::TooLong(_))) => {
                 break format!(
-                    "wrote a line longer than {} MiB on stdout (a protocol error)",
-                    max_line / (1024 * 1024)
+                    "wrote a line longer than {} on stdout (a protocol error)",
+                    size(max_line)
                 );
             }
             Ok(None) | Err(_) => {
