@@ -85,10 +85,23 @@ impl Scratch {
             .collect()
     }
 
-    /// Every process the test plugin started (itself and a sleeping child) has ended.
+    /// Every process the test plugin started (itself and a sleeping child) has ended. It
+    /// writes their pids before it reads its first request, so any plugin that answered one
+    /// wrote them.
     fn assert_nothing_left(&self) {
         let pids = std::fs::read_to_string(self.path("pids")).unwrap_or_default();
         assert!(!pids.trim().is_empty(), "the test plugin wrote no pids");
+        self.assert_none_alive(&pids);
+    }
+
+    /// What the test plugin started, if it got that far, has ended (for a plugin that may
+    /// have been killed before it wrote its pids: one that never answers).
+    fn assert_nothing_left_if_started(&self) {
+        let pids = std::fs::read_to_string(self.path("pids")).unwrap_or_default();
+        self.assert_none_alive(&pids);
+    }
+
+    fn assert_none_alive(&self, pids: &str) {
         for pid in pids.lines() {
             // A killed process may linger a moment as a zombie until its parent reaps it;
             // `/proc/PID/stat` says which.
@@ -343,7 +356,8 @@ fn a_hung_item_times_out_naming_the_plugin_and_nothing_is_left_running() {
         message.contains("plugin `misbehaving.py` did not answer item 0 within the item deadline"),
         "{message}"
     );
-    assert!(message.contains("hanging on item 0"), "{message}");
+    // (Its stderr is quoted too when it has been read by then; that is a race with the
+    // deadline, so only the crash test asserts on it.)
     let methods = s.methods();
     assert!(methods.contains(&"$/cancel".to_owned()), "{methods:?}");
     assert!(methods.contains(&"shutdown".to_owned()), "{methods:?}");
@@ -397,7 +411,7 @@ fn a_plugin_of_another_protocol_version_or_one_that_never_answers_is_refused_at_
         "{}",
         run.stderr_text()
     );
-    s.assert_nothing_left();
+    s.assert_nothing_left_if_started();
 }
 
 #[test]
