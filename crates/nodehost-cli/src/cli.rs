@@ -59,6 +59,13 @@ Output: {\"items\": [{\"json\": {..}, \"pairedItem\": {\"item\": N}}, ..]} plus 
     /// Check credentials against the remote service.
     #[command(subcommand)]
     Credentials(CredentialsCommand),
+    /// Serve every node operation as an MCP tool for AI agents, over stdio.
+    #[command(after_help = "Examples:\n  nodehost mcp --sandbox\n  \
+nodehost mcp --credentials creds.json --read-only\n  \
+nodehost mcp --credentials creds.json --tools 'gestorClientesMaxCliente_get*'\n\n\
+Tools are named <node>_<operation>. Credentials come from --credentials or the environment, \
+never from the client. Stdout carries only MCP messages; logs go to stderr.")]
+    Mcp(McpArgs),
     /// Register, list, remove and check plugins: nodes from other executables.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -116,6 +123,21 @@ pub struct PluginCheckArgs {
     /// Credentials (a JSON file) for nodes that need them; without, their round trip is skipped.
     #[arg(long, value_name = "FILE")]
     pub credentials: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Offer only these nodes (names or globs, comma-separated or repeated).
+    #[arg(long, value_name = "NODES", value_delimiter = ',')]
+    pub nodes: Vec<String>,
+    /// Offer only these tools (names or globs like `*_get*`, comma-separated or repeated).
+    #[arg(long, value_name = "TOOLS", value_delimiter = ',')]
+    pub tools: Vec<String>,
+    /// Offer only operations that change nothing.
+    #[arg(long)]
+    pub read_only: bool,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
 }
 
 #[derive(Debug, Args)]

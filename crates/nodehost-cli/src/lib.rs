@@ -8,6 +8,7 @@ pub mod cli;
 mod connection;
 mod describe_cmd;
 mod input_reader;
+mod mcp_cmd;
 mod output;
 mod plugin_cmd;
 mod run_cmd;
@@ -106,6 +107,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         cli::Command::Credentials(cli::CredentialsCommand::Test(args)) => {
             run_cmd::test_credentials(registry, args).await
         }
+        cli::Command::Mcp(args) => mcp_cmd::run(registry, args).await,
         cli::Command::Plugin(_) | cli::Command::Sandbox(_) => Ok(()),
     }
 }

@@ -12,9 +12,11 @@ fn main() -> std::process::ExitCode {
     let cli = nodehost_cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(nodehost_cli::stderr::LogWriter)
+        // The writer escapes control characters, so colour codes would show as text.
+        .with_ansi(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rmcp::service=error")),
         )
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -27,7 +27,7 @@ use nodehost_core::lines::Line;
 const KEEP_VALIDATED: usize = 65_536;
 
 /// The credential type the embedded sandbox gives credentials of.
-const SANDBOX_CREDENTIAL: &str = "gestorClientesMaxApi";
+pub(crate) const SANDBOX_CREDENTIAL: &str = "gestorClientesMaxApi";
 
 /// How long in-flight items may take to finish after the first interrupt.
 const DRAIN_AFTER_INTERRUPT: Duration = Duration::from_secs(10);

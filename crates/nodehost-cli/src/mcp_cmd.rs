@@ -1,0 +1,92 @@
+//! `nodehost mcp`: every node operation as an MCP tool, served over stdio. Stdout carries
+//! nothing but protocol messages; every message and log line goes to stderr.
+
+use nodehost_core::{Host, Registry};
+use nodehost_mcp::{McpServer, Offered, ToolFilter};
+use rmcp::ServiceExt;
+
+use crate::CliError;
+use crate::cli::McpArgs;
+use crate::connection::{EmbeddedSandbox, credentials, item_deadline, missing_hint, session_options};
+use crate::run_cmd::SANDBOX_CREDENTIAL;
+use crate::stderr::{self, say};
+
+pub async fn run(registry: Registry, args: McpArgs) -> Result<(), CliError> {
+    let deadline = item_deadline(&args.connection)?;
+    let sandbox = if args.connection.sandbox {
+        Some(EmbeddedSandbox::start(args.connection.sandbox_db.as_deref()).await?)
+    } else {
+        None
+    };
+    let result = serve(registry, &args, deadline, sandbox.as_ref()).await;
+    if let Some(s) = sandbox {
+        s.stop().await;
+    }
+    result
+}
+
+async fn serve(
+    registry: Registry,
+    args: &McpArgs,
+    deadline: std::time::Duration,
+    sandbox: Option<&EmbeddedSandbox>,
+) -> Result<(), CliError> {
+    let mut offered = Vec::new();
+    for node in registry.nodes() {
+        let credentials = match (node.credential(), sandbox) {
+            (None, _) => None,
+            (Some(kind), Some(s)) if kind.name == SANDBOX_CREDENTIAL => Some(s.credentials()),
+            (Some(_), _) => match credentials(node, None, &args.connection) {
+                Ok(Some(value)) => Some(value),
+                Ok(None) => {
+                    if args.nodes.is_empty() || args.nodes.iter().any(|n| n == node.name()) {
+                        say(format!(
+                            "node `{}` is not offered: {}",
+                            node.name(),
+                            missing_hint(node)
+                        ));
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    say(format!("node `{}` is not offered: {}", node.name(), e.message));
+                    continue;
+                }
+            },
+        };
+        if let (Some(kind), Some(value)) = (node.credential(), &credentials) {
+            stderr::add_secrets(&nodehost_core::Secrets::of_credentials(kind, value));
+        }
+        offered.push(Offered {
+            node: std::sync::Arc::clone(node),
+            credentials,
+        });
+    }
+    let host = Host::with_options(registry, session_options(&args.connection)?);
+    let filter = ToolFilter {
+        nodes: args.nodes.clone(),
+        tools: args.tools.clone(),
+        read_only: args.read_only,
+    };
+    let (server, warnings) =
+        McpServer::new(host, offered, &filter, Some(deadline)).map_err(CliError::usage)?;
+    for w in warnings {
+        say(w);
+    }
+    let names: Vec<String> = server.tools().iter().map(|t| t.name.to_string()).collect();
+    say(format!(
+        "serving {} tool(s) over MCP on stdio (protocol up to {}): {}",
+        names.len(),
+        nodehost_mcp::NEWEST_REVISION,
+        names.join(", ")
+    ));
+    let running = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(|e| CliError::usage(format!("mcp: the client's handshake failed: {e}")))?;
+    running
+        .waiting()
+        .await
+        .map_err(|e| CliError::usage(format!("mcp: {e}")))?;
+    Ok(())
+}

@@ -1,0 +1,377 @@
+//! Every operation of every node a host offers as a Model Context Protocol tool, so an AI
+//! agent can call it with nodehost's validation, ordering, retries and redaction.
+//!
+//! One tool per node operation, named `<node>_<operation>`. Its `inputSchema` is the
+//! operation's JSON Schema without `operation`; its annotations come from the operation's
+//! hints. `tools/call` runs exactly one item through the same pipeline as `nodehost run`
+//! (validation first, then the node with the run's deadline, retries and redaction), and answers
+//! `{"items": [...]}` as `structuredContent` and as text. A failure the model can act on (an
+//! invalid argument, the service's error, a timeout) is a result with `isError: true`; an unknown
+//! tool is a JSON-RPC error. Credentials are the server's, never the model's.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use nodehost_core::{
+    CancellationToken, Host, HostedNode, OperationDescription, Plan, RunConfig, Secrets, UnknownFields,
+    engine,
+};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, JsonObject,
+    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::{Map, Value, json};
+
+/// The protocol revisions served: every revision with an `initialize` handshake up to
+/// 2025-11-25.
+pub const NEWEST_REVISION: ProtocolVersion = ProtocolVersion::V_2025_11_25;
+
+/// Which tools to offer.
+#[derive(Debug, Clone, Default)]
+pub struct ToolFilter {
+    /// Node names or globs (`gestor*`); empty: every node.
+    pub nodes: Vec<String>,
+    /// Tool names or globs (`*_get*`); empty: every tool.
+    pub tools: Vec<String>,
+    /// Only operations whose hints say read-only.
+    pub read_only: bool,
+}
+
+/// A node to offer, with the credentials its sessions open with.
+#[derive(Debug, Clone)]
+pub struct Offered {
+    /// The node.
+    pub node: Arc<HostedNode>,
+    /// Its credentials (`None` for a node without a credential type).
+    pub credentials: Option<Value>,
+}
+
+struct Entry {
+    tool: Tool,
+    node: Arc<HostedNode>,
+    operation: String,
+    credentials: Option<Value>,
+}
+
+/// The MCP server: its tools, and the host that runs them.
+pub struct McpServer {
+    host: Host,
+    entries: Vec<Entry>,
+    by_name: HashMap<String, usize>,
+    deadline: Option<Duration>,
+    secrets: Secrets,
+}
+
+impl std::fmt::Debug for McpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServer")
+            .field("tools", &self.by_name.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+fn patterns(list: &[String], flag: &str) -> Result<Vec<glob::Pattern>, String> {
+    list.iter()
+        .map(|p| glob::Pattern::new(p).map_err(|e| format!("{flag} `{p}` is not a name or glob: {e}")))
+        .collect()
+}
+
+fn matches(patterns: &[glob::Pattern], name: &str) -> bool {
+    patterns.is_empty() || patterns.iter().any(|p| p.matches(name))
+}
+
+impl McpServer {
+    /// Offer the operations of `nodes` that pass `filter`, each item limited to `deadline`.
+    /// Returns the server and a warning per pattern that matched nothing; fails when a
+    /// pattern is not a glob or no tool is left.
+    pub fn new(
+        host: Host,
+        nodes: Vec<Offered>,
+        filter: &ToolFilter,
+        deadline: Option<Duration>,
+    ) -> Result<(Self, Vec<String>), String> {
+        let node_patterns = patterns(&filter.nodes, "--nodes")?;
+        let tool_patterns = patterns(&filter.tools, "--tools")?;
+        let mut warnings = Vec::new();
+        for (p, text) in node_patterns.iter().zip(&filter.nodes) {
+            if !nodes.iter().any(|o| p.matches(o.node.name())) {
+                warnings.push(format!("--nodes `{text}` matches no node"));
+            }
+        }
+        let mut entries = Vec::new();
+        let mut all_names = Vec::new();
+        let mut secrets = Secrets::none();
+        for offered in nodes {
+            if !matches(&node_patterns, offered.node.name()) {
+                continue;
+            }
+            if let (Some(kind), Some(value)) = (offered.node.credential(), &offered.credentials) {
+                secrets = secrets.with(&Secrets::of_credentials(kind, value));
+            }
+            for op in &offered.node.description().operations {
+                let name = format!("{}_{}", offered.node.name(), op.value);
+                all_names.push(name.clone());
+                if (filter.read_only && !op.hints.read_only) || !matches(&tool_patterns, &name) {
+                    continue;
+                }
+                let tool = tool(&offered.node, op, name)?;
+                entries.push(Entry {
+                    tool,
+                    node: Arc::clone(&offered.node),
+                    operation: op.value.clone(),
+                    credentials: offered.credentials.clone(),
+                });
+            }
+        }
+        for (p, text) in tool_patterns.iter().zip(&filter.tools) {
+            if !all_names.iter().any(|n| p.matches(n)) {
+                warnings.push(format!("--tools `{text}` matches no tool"));
+            }
+        }
+        if entries.is_empty() {
+            let why = warnings.iter().map(|w| format!("{w}; ")).collect::<String>();
+            return Err(format!(
+                "{why}no tool to offer: the filters leave none of {}",
+                if all_names.is_empty() {
+                    "the nodes (none is usable)".to_owned()
+                } else {
+                    all_names.join(", ")
+                }
+            ));
+        }
+        entries.sort_by(|a, b| a.tool.name.cmp(&b.tool.name));
+        let by_name = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.tool.name.to_string(), i))
+            .collect();
+        Ok((
+            Self {
+                host,
+                entries,
+                by_name,
+                deadline,
+                secrets,
+            },
+            warnings,
+        ))
+    }
+
+    /// The tools, by name.
+    pub fn tools(&self) -> Vec<Tool> {
+        self.entries.iter().map(|e| e.tool.clone()).collect()
+    }
+
+    /// Run tool `name` on `arguments`: one item through the run pipeline. `Err` only for an
+    /// unknown tool (a JSON-RPC error); everything the model can act on is a result.
+    pub async fn call(
+        &self,
+        name: &str,
+        arguments: Option<JsonObject>,
+        cancel: CancellationToken,
+    ) -> Result<CallToolResult, ErrorData> {
+        let Some(entry) = self.by_name.get(name).map(|&i| &self.entries[i]) else {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "unknown tool `{}`; tools/list names the tools",
+                    truncate(name, 80)
+                ),
+                None,
+            ));
+        };
+        let mut item: Map<String, Value> = arguments.unwrap_or_default();
+        if let Some(op) = item.get("operation")
+            && op != &json!(entry.operation)
+        {
+            return Ok(failed(format!(
+                "invalid arguments, nothing was done: this tool is operation `{}`; leave `operation` out",
+                entry.operation
+            )));
+        }
+        item.insert("operation".into(), json!(entry.operation));
+        let plan = match Plan::new(Arc::clone(&entry.node), Map::new(), UnknownFields::Reject) {
+            Ok(plan) => plan.with_secrets(self.secrets.clone()),
+            Err(e) => return Ok(failed(e.to_string())),
+        };
+        let work = plan.prepare(0, item);
+        if let Err(nodehost_core::ItemFailure::Invalid(problems)) = &work.1 {
+            let list: Vec<String> = problems.problems.iter().map(ToString::to_string).collect();
+            return Ok(failed(format!(
+                "invalid arguments, nothing was done: {}",
+                self.secrets.scrub(&list.join("; "))
+            )));
+        }
+        let session = match self.host.session(plan.node(), entry.credentials.clone()).await {
+            Ok(s) => s,
+            Err(e) => {
+                return Ok(failed(
+                    self.secrets.scrub(&format!("the node could not start: {e}")),
+                ));
+            }
+        };
+        let config = RunConfig {
+            concurrency: 1,
+            continue_on_fail: true,
+            item_deadline: self.deadline,
+            cancel: cancel.clone(),
+            abort: cancel,
+            secrets: self.secrets.clone(),
+        };
+        let mut outputs = Vec::new();
+        let report = engine::execute(session, futures::stream::iter([work]), &config, &mut outputs).await;
+        let items: Vec<Value> = outputs
+            .into_iter()
+            .map(|o| serde_json::to_value(&o.json).unwrap_or(Value::Null))
+            .collect();
+        if !report.failed.is_empty() {
+            let error = items
+                .first()
+                .and_then(|i| i.get("error"))
+                .cloned()
+                .unwrap_or_else(|| json!({"message": "the call was cancelled"}));
+            return Ok(failed(describe_error(&error)));
+        }
+        if report.stop.is_some() {
+            return Ok(failed("the call was cancelled before it ran".into()));
+        }
+        Ok(CallToolResult::structured(json!({ "items": items })))
+    }
+}
+
+/// A failure result: `isError`, and one text block the model reads.
+fn failed(message: String) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message)])
+}
+
+/// An error item as one paragraph: the message (without the `item 0: ` of a batch), then
+/// the HTTP status and the service's details.
+fn describe_error(error: &Value) -> String {
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("the call failed");
+    let mut text = message.strip_prefix("item 0: ").unwrap_or(message).to_owned();
+    if let Some(status) = error.get("httpStatus")
+        && !text.contains(&status.to_string())
+    {
+        text.push_str(&format!(" (HTTP status {status})"));
+    }
+    if let Some(details) = error.get("details") {
+        text.push_str(&format!("\nDetails: {details}"));
+    }
+    if error.get("maybeApplied") == Some(&Value::Bool(true)) {
+        text.push_str("\nThe change may have been applied: check before calling again.");
+    }
+    text
+}
+
+/// The tool of one node operation.
+fn tool(node: &HostedNode, op: &OperationDescription, name: String) -> Result<Tool, String> {
+    let mut schema = node
+        .item_schema(Some(&op.value))
+        .and_then(|s| match s {
+            Value::Object(m) => Some(m),
+            _ => None,
+        })
+        .ok_or_else(|| format!("operation `{}` of node `{}` has no schema", op.value, node.name()))?;
+    if let Some(Value::Object(props)) = schema.get_mut("properties") {
+        props.remove("operation");
+    }
+    if let Some(Value::Array(required)) = schema.get_mut("required") {
+        required.retain(|r| r != "operation");
+    }
+    schema.remove("$schema");
+    let d = node.description();
+    let hints = op.hints;
+    let annotations = ToolAnnotations::new()
+        .read_only(hints.read_only)
+        .destructive(hints.destructive)
+        .idempotent(hints.idempotent)
+        // A node with a credential type talks to a service outside this machine.
+        .open_world(node.credential().is_some());
+    let output = match json!({
+        "type": "object",
+        "properties": {"items": {"type": "array", "items": {"type": "object"},
+            "description": "The operation's output objects, one per record."}},
+        "required": ["items"]
+    }) {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    Ok(
+        Tool::new(name, description(d.display_name.as_str(), op), Arc::new(schema))
+            .with_title(format!("{}: {}", d.display_name, op.action))
+            .with_raw_output_schema(Arc::new(output))
+            .with_annotations(annotations),
+    )
+}
+
+/// What a model needs to choose the tool and use it well.
+fn description(node: &str, op: &OperationDescription) -> String {
+    let mut text = format!("{}: {}.", node, op.action);
+    if let Some(d) = &op.description {
+        text.push(' ');
+        text.push_str(d.trim_end_matches('.'));
+        text.push('.');
+    }
+    let h = op.hints;
+    text.push_str(if h.read_only {
+        " Read-only: changes nothing, so it is safe to call to look things up."
+    } else if !h.idempotent {
+        " Creates something new on every call: call it once per record, and after an error check whether it was created before calling again."
+    } else if h.destructive {
+        " Destructive: removes data and cannot be undone; repeating the same call is harmless."
+    } else {
+        " Changes existing data; repeating the same call is harmless."
+    });
+    text.push_str(
+        " Returns {\"items\": [...]}, the output objects (one per record). Arguments are checked before anything is sent; an error says which argument to fix, or what the service answered.",
+    );
+    text
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((at, _)) => format!("{}…", &text[..at]),
+    }
+}
+
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_protocol_version(NEWEST_REVISION)
+            .with_server_info(Implementation::new("nodehost", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "nodehost runs workflow nodes as tools: each tool is one operation of one node. \
+                 Arguments are validated before anything is sent; read-only tools change nothing.",
+            )
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(ProtocolVersion::known_up_to(&NEWEST_REVISION))
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tools()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        self.call(&request.name, request.arguments, context.ct.clone())
+            .await
+            .map(CallToolResponse::from)
+    }
+}

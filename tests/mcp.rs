@@ -1,0 +1,416 @@
+//! `nodehost mcp` driven by a real MCP client (rmcp's) over stdio, as an agent's host would:
+//! the handshake, the tool list with schemas and annotations, every operation against an
+//! embedded sandbox, and the failures a model must be able to act on.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use nodehost_e2e::nodehost_bin;
+use rmcp::ServiceExt;
+use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject, Tool};
+use rmcp::service::{RoleClient, RunningService, ServiceError};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// `nodehost mcp --sandbox` on a fresh in-memory sandbox (3 seeded clients), plus `args`.
+fn server(args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new(nodehost_bin())
+        .args(["mcp", "--sandbox", "--sandbox-db", ":memory:"])
+        .args(args)
+        .env(
+            "NODEHOST_PLUGINS",
+            std::env::temp_dir().join("nodehost-e2e-mcp-no-plugins.json"),
+        )
+        .env_remove("GESTOR_CLIENTES_MAX_API_KEY")
+        .env_remove("GESTOR_CLIENTES_MAX_BASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+async fn connect(args: &[&str]) -> (RunningService<RoleClient, ()>, tokio::process::Child) {
+    let mut child = server(args);
+    let stdout = child.stdout.take().unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let client = tokio::time::timeout(Duration::from_secs(20), ().serve((stdout, stdin)))
+        .await
+        .expect("the handshake finished in time")
+        .expect("the handshake succeeded");
+    (client, child)
+}
+
+fn args(value: Value) -> JsonObject {
+    match value {
+        Value::Object(m) => m,
+        _ => panic!("arguments are an object"),
+    }
+}
+
+async fn call(client: &RunningService<RoleClient, ()>, tool: &str, arguments: Value) -> CallToolResult {
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args(arguments)))
+        .await
+        .unwrap()
+}
+
+fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn items(result: &CallToolResult) -> Vec<Value> {
+    assert_eq!(result.is_error, Some(false), "{}", text(result));
+    let structured = result.structured_content.clone().expect("structuredContent");
+    // The text block carries the same JSON, for clients that read only text.
+    assert_eq!(serde_json::from_str::<Value>(&text(result)).unwrap(), structured);
+    structured["items"].as_array().unwrap().clone()
+}
+
+fn tool<'a>(tools: &'a [Tool], name: &str) -> &'a Tool {
+    tools
+        .iter()
+        .find(|t| t.name == name)
+        .unwrap_or_else(|| panic!("no tool {name}"))
+}
+
+#[tokio::test]
+async fn an_mcp_client_lists_the_tools_with_schemas_and_annotations() {
+    let (client, _child) = connect(&[]).await;
+    let info = client.peer_info().unwrap();
+    assert_eq!(info.server_info.as_ref().unwrap().name, "nodehost");
+    assert_eq!(info.protocol_version.as_str(), "2025-11-25");
+
+    let tools = client.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(
+        names,
+        [
+            "gestorClientesMaxCliente_create",
+            "gestorClientesMaxCliente_delete",
+            "gestorClientesMaxCliente_get",
+            "gestorClientesMaxCliente_getAll",
+            "gestorClientesMaxCliente_update"
+        ]
+    );
+    let get = tool(&tools, "gestorClientesMaxCliente_get");
+    assert_eq!(
+        get.title.as_deref(),
+        Some("Gestor Clientes Max Cliente: Get a client")
+    );
+    let description = get.description.as_deref().unwrap();
+    assert!(description.contains("Read-only"), "{description}");
+    assert!(description.contains("{\"items\": [...]}"), "{description}");
+    let schema = Value::Object((*get.input_schema).clone());
+    assert!(schema["properties"].get("operation").is_none(), "{schema}");
+    assert!(schema["properties"].get("clientId").is_some(), "{schema}");
+    assert_eq!(schema["required"], json!(["clientId"]));
+    assert!(get.output_schema.is_some());
+
+    // Every hint is stated, from the operation's own hints.
+    for (name, read_only, destructive, idempotent) in [
+        ("gestorClientesMaxCliente_get", true, false, true),
+        ("gestorClientesMaxCliente_getAll", true, false, true),
+        ("gestorClientesMaxCliente_create", false, false, false),
+        ("gestorClientesMaxCliente_update", false, false, true),
+        ("gestorClientesMaxCliente_delete", false, true, true),
+    ] {
+        let a = tool(&tools, name).annotations.clone().unwrap();
+        assert_eq!(a.read_only_hint, Some(read_only), "{name}");
+        assert_eq!(a.destructive_hint, Some(destructive), "{name}");
+        assert_eq!(a.idempotent_hint, Some(idempotent), "{name}");
+        assert_eq!(a.open_world_hint, Some(true), "{name}");
+    }
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_operation_runs_through_tools_call_and_failures_are_results_a_model_can_act_on() {
+    let (client, _child) = connect(&[]).await;
+    let created = items(
+        &call(
+            &client,
+            "gestorClientesMaxCliente_create",
+            json!({"name": "Ana MCP", "email": "ana.mcp@example.com"}),
+        )
+        .await,
+    );
+    assert_eq!(created.len(), 1);
+    let id = created[0]["id"].as_u64().unwrap();
+    assert_eq!(created[0]["name"], "Ana MCP");
+
+    let got = items(&call(&client, "gestorClientesMaxCliente_get", json!({"clientId": id})).await);
+    assert_eq!(got[0]["email"], "ana.mcp@example.com");
+
+    let updated = items(
+        &call(
+            &client,
+            "gestorClientesMaxCliente_update",
+            json!({"clientId": id, "city": "Recife"}),
+        )
+        .await,
+    );
+    assert_eq!(updated[0]["city"], "Recife");
+
+    let all = items(
+        &call(
+            &client,
+            "gestorClientesMaxCliente_getAll",
+            json!({"returnAll": true}),
+        )
+        .await,
+    );
+    assert_eq!(all.len(), 4, "3 seeded clients and the new one, one item each");
+
+    let deleted = items(
+        &call(
+            &client,
+            "gestorClientesMaxCliente_delete",
+            json!({"clientId": id}),
+        )
+        .await,
+    );
+    assert_eq!(deleted.len(), 1);
+
+    // The API's 404, with its own message, as an error result.
+    let missing = call(&client, "gestorClientesMaxCliente_get", json!({"clientId": id})).await;
+    assert_eq!(missing.is_error, Some(true));
+    let words = text(&missing);
+    assert!(
+        words.contains("404") && words.contains("Cliente não encontrado"),
+        "{words}"
+    );
+
+    // An invalid argument: nothing is sent, and the text names the field.
+    let invalid = call(
+        &client,
+        "gestorClientesMaxCliente_get",
+        json!({"clientId": "abc"}),
+    )
+    .await;
+    assert_eq!(invalid.is_error, Some(true));
+    let words = text(&invalid);
+    assert!(
+        words.starts_with("invalid arguments, nothing was done: field `clientId`"),
+        "{words}"
+    );
+    let unknown_field = call(
+        &client,
+        "gestorClientesMaxCliente_get",
+        json!({"clientId": 1, "clientID": 2}),
+    )
+    .await;
+    assert!(
+        text(&unknown_field).contains("clientID"),
+        "{}",
+        text(&unknown_field)
+    );
+
+    // The API's validation issues reach the model.
+    let bad_email = call(
+        &client,
+        "gestorClientesMaxCliente_create",
+        json!({"name": "B", "email": "not-an-email"}),
+    )
+    .await;
+    assert_eq!(bad_email.is_error, Some(true));
+    assert!(text(&bad_email).contains("email"), "{}", text(&bad_email));
+
+    // An unknown tool is a JSON-RPC error, not a result.
+    let unknown = client
+        .call_tool(CallToolRequestParams::new("gestorClientesMaxCliente_explode"))
+        .await;
+    match unknown {
+        Err(ServiceError::McpError(e)) => {
+            assert_eq!(e.code.0, -32602);
+            assert!(e.message.contains("unknown tool"), "{}", e.message);
+        }
+        other => panic!("expected a JSON-RPC error, got {other:?}"),
+    }
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn read_only_and_tool_globs_narrow_what_an_agent_may_do() {
+    let (client, _child) = connect(&["--read-only"]).await;
+    let tools = client.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(
+        names,
+        ["gestorClientesMaxCliente_get", "gestorClientesMaxCliente_getAll"]
+    );
+    let refused = client
+        .call_tool(
+            CallToolRequestParams::new("gestorClientesMaxCliente_delete")
+                .with_arguments(args(json!({"clientId": 1}))),
+        )
+        .await;
+    assert!(matches!(refused, Err(ServiceError::McpError(_))), "{refused:?}");
+    client.cancel().await.unwrap();
+
+    let (client, _child) = connect(&["--tools", "*_create,*_getAll"]).await;
+    let tools = client.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(
+        names,
+        [
+            "gestorClientesMaxCliente_create",
+            "gestorClientesMaxCliente_getAll"
+        ]
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_filter_that_leaves_no_tool_is_refused_at_start() {
+    let out = std::process::Command::new(nodehost_bin())
+        .args([
+            "mcp",
+            "--sandbox",
+            "--sandbox-db",
+            ":memory:",
+            "--tools",
+            "nothing_*",
+        ])
+        .env(
+            "NODEHOST_PLUGINS",
+            std::env::temp_dir().join("nodehost-e2e-mcp-no-plugins.json"),
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--tools `nothing_*` matches no tool"), "{stderr}");
+    assert!(stderr.contains("no tool to offer"), "{stderr}");
+}
+
+#[tokio::test]
+async fn stdout_carries_only_protocol_messages_even_with_trace_logs() {
+    let mut child = tokio::process::Command::new(nodehost_bin())
+        .args(["mcp", "--sandbox", "--sandbox-db", ":memory:"])
+        .env(
+            "NODEHOST_PLUGINS",
+            std::env::temp_dir().join("nodehost-e2e-mcp-no-plugins.json"),
+        )
+        .env("RUST_LOG", "trace")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let logs = tokio::spawn(async move {
+        let mut lines = BufReader::new(stderr).lines();
+        let mut n = 0;
+        while let Ok(Some(_)) = lines.next_line().await {
+            n += 1;
+        }
+        n
+    });
+    let requests = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "gestorClientesMaxCliente_get", "arguments": {"clientId": 1}}}),
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "gestorClientesMaxCliente_get", "arguments": {"clientId": 404}}}),
+    ];
+    let mut lines = BufReader::new(stdout).lines();
+    let mut answered = 0;
+    for r in &requests {
+        stdin.write_all(format!("{r}\n").as_bytes()).await.unwrap();
+        if r.get("id").is_none() {
+            continue;
+        }
+        // Read up to this request's answer; every line on the way must be a message.
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+                .await
+                .expect("an answer in time")
+                .unwrap()
+                .expect("stdout still open");
+            let message: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("stdout carried a line that is not JSON ({e}): {line}"));
+            assert_eq!(message["jsonrpc"], "2.0", "{line}");
+            if message["id"] == r["id"] {
+                answered += 1;
+                break;
+            }
+        }
+    }
+    assert_eq!(answered, 4);
+    drop(stdin);
+    while let Some(line) = lines.next_line().await.unwrap() {
+        let message: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(message["jsonrpc"], "2.0", "{line}");
+    }
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the server exits when the client closes its stdin"
+    );
+    assert!(logs.await.unwrap() > 10, "trace logs went to stderr");
+}
+
+#[tokio::test]
+async fn a_plugin_node_becomes_tools_the_same_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("plugins.json");
+    let plugin = nodehost_e2e::built_bin("cpf-tools-plugin");
+    let added = std::process::Command::new(nodehost_bin())
+        .args(["plugin", "add"])
+        .arg(&plugin)
+        .env("NODEHOST_PLUGINS", &registry)
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+
+    let mut child = tokio::process::Command::new(nodehost_bin())
+        .args(["mcp", "--nodes", "cpfTools"])
+        .env("NODEHOST_PLUGINS", &registry)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (stdout, stdin) = (child.stdout.take().unwrap(), child.stdin.take().unwrap());
+    let client = ().serve((stdout, stdin)).await.unwrap();
+    let tools = client.list_all_tools().await.unwrap();
+    let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+    assert_eq!(names, ["cpfTools_format", "cpfTools_validate"]);
+    let a = tool(&tools, "cpfTools_validate").annotations.clone().unwrap();
+    assert_eq!(
+        a.open_world_hint,
+        Some(false),
+        "no credential type: nothing outside is reached"
+    );
+    let valid = items(&call(&client, "cpfTools_validate", json!({"cpf": "529.982.247-25"})).await);
+    assert_eq!(valid, [json!({"cpf": "529.982.247-25", "valid": true})]);
+    let refused = call(&client, "cpfTools_format", json!({"cpf": "1"})).await;
+    assert_eq!(refused.is_error, Some(true));
+    assert!(
+        text(&refused).starts_with("not a valid CPF"),
+        "{}",
+        text(&refused)
+    );
+    client.cancel().await.unwrap();
+}
