@@ -414,3 +414,56 @@ async fn a_plugin_node_becomes_tools_the_same_way() {
     );
     client.cancel().await.unwrap();
 }
+
+#[test]
+fn a_wrong_key_is_an_error_result_that_never_shows_the_key() {
+    // The sandbox runs on a runtime of its own, so it is started outside this test's.
+    let sandbox = nodehost_e2e::Sandbox::memory();
+    let dir = nodehost_e2e::tempdir();
+    let key = "gck_".to_owned() + &"5eC7e7".repeat(10);
+    let creds = nodehost_e2e::credentials_file(dir.path(), sandbox.base_url(), &key);
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(wrong_key(creds, key));
+}
+
+async fn wrong_key(creds: std::path::PathBuf, key: String) {
+    let mut child = tokio::process::Command::new(nodehost_bin())
+        .args(["mcp", "--credentials"])
+        .arg(&creds)
+        .env(
+            "NODEHOST_PLUGINS",
+            std::env::temp_dir().join("nodehost-e2e-mcp-no-plugins.json"),
+        )
+        .env("RUST_LOG", "debug")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (stdout, stdin) = (child.stdout.take().unwrap(), child.stdin.take().unwrap());
+    let stderr = child.stderr.take().unwrap();
+    let logs = tokio::spawn(async move {
+        let mut all = String::new();
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let client = ().serve((stdout, stdin)).await.unwrap();
+    let refused = call(&client, "gestorClientesMaxCliente_get", json!({"clientId": 1})).await;
+    assert_eq!(refused.is_error, Some(true));
+    let words = text(&refused);
+    assert!(words.contains("401"), "{words}");
+    assert!(
+        !serde_json::to_string(&refused).unwrap().contains(&key[4..]),
+        "{words}"
+    );
+    client.cancel().await.unwrap();
+    let _ = child.wait().await;
+    let logs = logs.await.unwrap();
+    assert!(!logs.contains(&key[4..]), "the key reached stderr:\n{logs}");
+}
