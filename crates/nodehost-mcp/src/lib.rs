@@ -115,6 +115,14 @@ impl McpServer {
             }
             for op in &offered.node.description().operations {
                 let name = format!("{}_{}", offered.node.name(), op.value);
+                if !tool_name_ok(&name) {
+                    warnings.push(format!(
+                        "operation `{}` of node `{}` is not offered: a tool name is at most 64 characters from [A-Za-z0-9_-]",
+                        op.value,
+                        offered.node.name()
+                    ));
+                    continue;
+                }
                 all_names.push(name.clone());
                 if (filter.read_only && !op.hints.read_only) || !matches(&tool_patterns, &name) {
                     continue;
@@ -333,6 +341,11 @@ fn description(node: &str, op: &OperationDescription) -> String {
         " Returns {\"items\": [...]}, the output objects (one per record). Arguments are checked before anything is sent; an error says which argument to fix, or what the service answered.",
     );
     text
+}
+
+/// What MCP clients accept as a tool name.
+fn tool_name_ok(name: &str) -> bool {
+    name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn truncate(text: &str, max: usize) -> String {
