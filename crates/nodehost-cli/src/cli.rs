@@ -20,6 +20,29 @@ pub struct Cli {
     pub command: Command,
     #[command(flatten)]
     pub plugins: PluginArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How logs and messages look on stderr.
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    /// Log and message lines on stderr: `text` for people, `json` (one object per line, with
+    /// timestamp, level, target, message and the run's fields) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "NODEHOST_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// No progress display.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+}
+
+/// The format of stderr lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Where registered plugins are kept, and how long one may take to start.
@@ -66,6 +89,16 @@ nodehost mcp --credentials creds.json --tools 'gestorClientesMaxCliente_get*'\n\
 Tools are named <node>_<operation>. Credentials come from --credentials or the environment, \
 never from the client. Stdout carries only MCP messages; logs go to stderr.")]
     Mcp(McpArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    #[command(
+        after_help = "Examples:\n  nodehost completions bash > ~/.local/share/bash-completion/completions/nodehost\n  \
+nodehost completions zsh > ~/.zfunc/_nodehost\n  \
+nodehost completions fish > ~/.config/fish/completions/nodehost.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page, or write every man page into a directory.
+    #[command(after_help = "Examples:\n  nodehost man | man -l -\n  nodehost man --write man/")]
+    Man(ManArgs),
     /// Register, list, remove and check plugins: nodes from other executables.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -123,6 +156,20 @@ pub struct PluginCheckArgs {
     /// Credentials (a JSON file) for nodes that need them; without, their round trip is skipped.
     #[arg(long, value_name = "FILE")]
     pub credentials: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write one page per command (`nodehost.1`, `nodehost-run.1`, ...) into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub write: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -112,10 +112,10 @@ impl EmbeddedSandbox {
         let running = gestor_sandbox::start(config)
             .await
             .map_err(|e| CliError::usage(format!("cannot start the embedded sandbox: {e}")))?;
-        eprintln!(
-            "nodehost: embedded sandbox at {} (data: {place})",
+        crate::stderr::say(format!(
+            "embedded sandbox at {} (data: {place})",
             running.base_url()
-        );
+        ));
         Ok(Self { running })
     }
 

@@ -17,7 +17,7 @@ pub fn read_document(path: Option<&Path>) -> Result<Vec<u8>, CliError> {
     let source = path.map_or_else(|| "stdin".to_owned(), |p| p.display().to_string());
     let mut bytes = Vec::new();
     if path.is_none() && std::io::stdin().is_terminal() {
-        eprintln!("nodehost: reading items from stdin (end with Ctrl-D; see `nodehost run --help`)");
+        crate::stderr::say("reading items from stdin (end with Ctrl-D; see `nodehost run --help`)");
     }
     let read = match path {
         Some(p) => {

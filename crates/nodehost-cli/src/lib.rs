@@ -11,8 +11,10 @@ mod input_reader;
 mod mcp_cmd;
 mod output;
 mod plugin_cmd;
+mod progress;
 mod run_cmd;
 pub mod sandbox_cmd;
+mod shell_cmd;
 pub mod stderr;
 
 use std::process::ExitCode;
@@ -67,7 +69,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if !e.message.is_empty() {
-                stderr::say(&e.message);
+                stderr::fail(&e.message);
             }
             ExitCode::from(e.code)
         }
@@ -98,7 +100,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
                 ),
                 None => None,
             };
-            let result = run_cmd::run(registry, args).await;
+            let result = run_cmd::run(registry, args, cli.output.quiet).await;
             if let Some(p) = plugin {
                 p.shutdown().await;
             }
@@ -108,6 +110,8 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             run_cmd::test_credentials(registry, args).await
         }
         cli::Command::Mcp(args) => mcp_cmd::run(registry, args).await,
+        cli::Command::Completions(args) => shell_cmd::completions(&registry, args.shell),
+        cli::Command::Man(args) => shell_cmd::man(args.write.as_deref()),
         cli::Command::Plugin(_) | cli::Command::Sandbox(_) => Ok(()),
     }
 }

@@ -10,15 +10,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     let cli = nodehost_cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(nodehost_cli::stderr::LogWriter)
-        // The writer escapes control characters, so colour codes would show as text.
-        .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rmcp::service=error")),
-        )
-        .init();
+    init_logs(cli.output.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -38,4 +30,35 @@ fn main() -> std::process::ExitCode {
     // Do not wait for a blocking read of stdin that will never finish.
     runtime.shutdown_background();
     code
+}
+
+/// Logs on stderr through the secret-removing writer: text for people, or one JSON object per
+/// line (event fields at the top level, the item's `node` and `item` under `span`).
+fn init_logs(format: nodehost_cli::cli::LogFormat) {
+    use nodehost_cli::cli::LogFormat;
+    let json = format == LogFormat::Json;
+    nodehost_cli::stderr::set_json(json);
+    // JSON lines carry the messages too, which are INFO: a collector wants them.
+    let default = if json {
+        "info,rmcp::service=error"
+    } else {
+        "warn,rmcp::service=error"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(nodehost_cli::stderr::LogWriter)
+        // The writer escapes control characters, so colour codes would show as text.
+        .with_ansi(false)
+        .with_env_filter(filter);
+    if json {
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        builder.init();
+    }
 }

@@ -34,7 +34,7 @@ const DRAIN_AFTER_INTERRUPT: Duration = Duration::from_secs(10);
 /// How long the report may take to be written once items in flight were given up.
 const EXIT_AFTER_ABORT: Duration = Duration::from_secs(5);
 
-pub async fn run(registry: Registry, args: RunArgs) -> Result<(), CliError> {
+pub async fn run(registry: Registry, args: RunArgs, quiet: bool) -> Result<(), CliError> {
     let host = Host::with_options(registry, session_options(&args.connection)?);
     let node = host
         .node(&args.node)
@@ -53,6 +53,7 @@ pub async fn run(registry: Registry, args: RunArgs) -> Result<(), CliError> {
         cli_parameters,
         unknown,
         signals,
+        quiet,
     };
     if args.ndjson {
         run.lines(args).await
@@ -69,6 +70,7 @@ struct Invocation {
     cli_parameters: Map<String, Value>,
     unknown: UnknownFields,
     signals: Signals,
+    quiet: bool,
 }
 
 fn parse_parameters(text: Option<&str>) -> Result<Map<String, Value>, CliError> {
@@ -186,6 +188,8 @@ impl Invocation {
             cancel: self.signals.cancel.clone(),
             abort: self.signals.abort.clone(),
             secrets,
+            node: Arc::from(self.node.name()),
+            progress: Some(Arc::new(nodehost_core::Progress::default())),
         }
     }
 
@@ -234,7 +238,15 @@ impl Invocation {
             Some(work) => futures::future::Either::Left(futures::stream::iter(work)),
             None => futures::future::Either::Right(futures::stream::iter(plan.document_work(&document))),
         };
-        let result = execute(Arc::clone(&session), work, &config, layout, Some(total)).await;
+        let result = execute(
+            Arc::clone(&session),
+            work,
+            &config,
+            layout,
+            Some(total),
+            self.quiet,
+        )
+        .await;
         session.close().await;
         if let Some(s) = sandbox {
             s.stop().await;
@@ -264,7 +276,15 @@ impl Invocation {
         let (session, sandbox) = self.open(credentials, &args.connection).await?;
         let config = self.config(&args, args.continue_on_fail, secrets);
         let items = line_items(reader, plan).boxed();
-        let result = execute(Arc::clone(&session), items, &config, Layout::Lines, None).await;
+        let result = execute(
+            Arc::clone(&session),
+            items,
+            &config,
+            Layout::Lines,
+            None,
+            self.quiet,
+        )
+        .await;
         session.close().await;
         if let Some(s) = sandbox {
             s.stop().await;
@@ -395,14 +415,39 @@ async fn execute<S>(
     config: &RunConfig,
     layout: Layout,
     total: Option<usize>,
+    quiet: bool,
 ) -> Result<(), CliError>
 where
     S: futures::Stream<Item = WorkItem> + Send,
 {
     let mut writer = ItemWriter::new(layout).map_err(write_error)?;
     let mut sink = FnSink(|item| writer.item(&item));
+    let started = std::time::Instant::now();
+    let display = config
+        .progress
+        .as_ref()
+        .map(|p| crate::progress::Display::start(p, total, quiet));
     let report = engine::execute(session, items, config, &mut sink).await;
+    if let Some(d) = display {
+        d.finish().await;
+    }
     let error = report.error(total);
+    let outcome = error
+        .as_ref()
+        .and_then(|e| serde_json::to_value(e.reason).ok())
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "completed".to_owned());
+    // One line per run for log collectors (INFO: shown with `--log-format json`).
+    tracing::info!(
+        node = %config.node,
+        items = report.seen,
+        applied = report.applied.count(),
+        failed = report.failed.count(),
+        maybe_applied = report.maybe_applied.count(),
+        outcome = %outcome,
+        duration_ms = started.elapsed().as_millis() as u64,
+        "run finished"
+    );
     if !report.output_failed()
         && let Err(e) = writer.finish(error.as_ref().map(|e| e.to_value()).as_ref())
     {
@@ -470,6 +515,7 @@ pub async fn test_credentials(registry: Registry, args: CredentialsTestArgs) -> 
         cli_parameters: Map::new(),
         unknown: UnknownFields::Reject,
         signals: Signals::install(),
+        quiet: true,
     };
     let credentials = if args.connection.sandbox {
         None

@@ -3,8 +3,9 @@
 //! (a server's answer, the user's own data), so nothing from outside reaches the terminal raw
 //! and no line can be forged.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nodehost_core::Secrets;
 
@@ -60,9 +61,53 @@ fn is_bidi(c: char) -> bool {
     matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-/// Print `nodehost: MESSAGE` on one line.
+/// Messages go out as JSON log lines (`--log-format json`).
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Write messages as JSON log lines from now on.
+pub fn set_json(on: bool) {
+    JSON.store(on, Ordering::Relaxed);
+}
+
+/// Whether human messages may be coloured: never with `NO_COLOR` set, always with
+/// `CLICOLOR_FORCE` set (to anything but `0`), otherwise when stderr is a terminal.
+pub fn colour() -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        return false;
+    }
+    set("CLICOLOR_FORCE") || io::stderr().is_terminal()
+}
+
+/// Print `nodehost: MESSAGE` on one line (a JSON log line at level INFO with
+/// `--log-format json`).
 pub fn say(message: impl std::fmt::Display) {
-    let line = format!("nodehost: {}\n", clean(&message.to_string()));
+    emit(&message.to_string(), false);
+}
+
+/// Print why the command failed (level ERROR with `--log-format json`).
+pub fn fail(message: impl std::fmt::Display) {
+    emit(&message.to_string(), true);
+}
+
+fn emit(message: &str, error: bool) {
+    if JSON.load(Ordering::Relaxed) {
+        // The log writer removes secrets; the JSON encoder escapes control characters.
+        if error {
+            tracing::error!(target: "nodehost", "{message}");
+        } else {
+            tracing::info!(target: "nodehost", "{message}");
+        }
+        return;
+    }
+    let text = clean(message);
+    let line = if colour() {
+        // Bold name, red for a failure: only our own escape codes, around escaped text.
+        let style = if error { "\x1b[1;31m" } else { "\x1b[1m" };
+        format!("{style}nodehost:\x1b[0m {text}\n")
+    } else {
+        format!("nodehost: {text}\n")
+    };
     let _ = io::stderr().write_all(line.as_bytes());
 }
 

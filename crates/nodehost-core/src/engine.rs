@@ -27,6 +27,7 @@ use crate::output::Output;
 use crate::report::{RunReport, StopCause};
 use crate::schedule::{Done, FireOnDrop, Scheduler};
 use crate::secrets::Secrets;
+use tracing::Instrument as _;
 
 /// How a run behaves.
 #[derive(Debug, Clone)]
@@ -43,6 +44,10 @@ pub struct RunConfig {
     pub abort: CancellationToken,
     /// Secrets removed from every error item and from the stop report.
     pub secrets: Secrets,
+    /// The node's name, in the log span of every item (`item{node=.. item=..}`).
+    pub node: Arc<str>,
+    /// Counts of settled items, for a progress display (`None`: not counted).
+    pub progress: Option<Arc<Progress>>,
 }
 
 impl Default for RunConfig {
@@ -54,7 +59,28 @@ impl Default for RunConfig {
             cancel: CancellationToken::new(),
             abort: CancellationToken::new(),
             secrets: Secrets::none(),
+            node: Arc::from(""),
+            progress: None,
         }
+    }
+}
+
+/// How far a run is: items settled (output, failed or not run) and failed, as they happen.
+#[derive(Debug, Default)]
+pub struct Progress {
+    settled: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+impl Progress {
+    /// Items settled so far.
+    pub fn settled(&self) -> usize {
+        self.settled.load(Ordering::Relaxed)
+    }
+
+    /// Items failed so far.
+    pub fn failed(&self) -> usize {
+        self.failed.load(Ordering::Relaxed)
     }
 }
 
@@ -188,6 +214,8 @@ where
         abort: config.abort.clone(),
         deadline: config.item_deadline,
         secrets: config.secrets.clone(),
+        node: Arc::clone(&config.node),
+        progress: config.progress.clone(),
     }));
     let mut report = RunReport {
         secrets: config.secrets.clone(),
@@ -231,6 +259,8 @@ struct Shared {
     abort: CancellationToken,
     deadline: Option<Duration>,
     secrets: Secrets,
+    node: Arc<str>,
+    progress: Option<Arc<Progress>>,
 }
 
 impl Shared {
@@ -428,13 +458,18 @@ fn spawn_item(
 ) -> impl Future<Output = Outcome> + Send + 'static {
     let session = Arc::clone(session);
     let shared = run.clone();
-    let task = AbortOnDrop(tokio::spawn(async move {
-        let _done = done.map(FireOnDrop);
-        for dep in after {
-            dep.wait().await;
+    // Log lines of the item (an HTTP node's attempts) carry its node and index.
+    let span = tracing::info_span!("item", node = %run.node, item = index);
+    let task = AbortOnDrop(tokio::spawn(
+        async move {
+            let _done = done.map(FireOnDrop);
+            for dep in after {
+                dep.wait().await;
+            }
+            shared.item(session.as_ref(), index, prepared).await
         }
-        shared.item(session.as_ref(), index, prepared).await
-    }));
+        .instrument(span),
+    ));
     let run = run.clone();
     async move {
         task.await.unwrap_or_else(|e| {
@@ -483,6 +518,12 @@ async fn settle<K: OutputSink>(
     sink: &mut K,
 ) {
     report.seen = index + 1;
+    if let Some(p) = &run.progress {
+        p.settled.fetch_add(1, Ordering::Relaxed);
+        if matches!(outcome, Outcome::Failed(_) | Outcome::Aborted(_)) {
+            p.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
     let emitted: Vec<Output> = match outcome {
         Outcome::Output(outputs) => {
             report.applied.push(index);

@@ -63,7 +63,7 @@ pub use description::{
     StringFormat,
 };
 pub use document::{Document, DocumentError};
-pub use engine::{FnSink, ItemFailure, OutputItem, OutputSink, RunConfig, WorkItem};
+pub use engine::{FnSink, ItemFailure, OutputItem, OutputSink, Progress, RunConfig, WorkItem};
 pub use error::{ItemProblems, NodeError, Problem, SetupError};
 pub use hosted::{DynSession, DynamicNode, HostedNode, JsonSession, NodeBackend, Prepared};
 pub use input::{InputError, RunInput};

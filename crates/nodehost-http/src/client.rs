@@ -47,9 +47,18 @@ pub const BREAKER_FAILURES: u32 = 64;
 /// Sent with every request, so API operators can tell who is calling.
 pub const USER_AGENT: &str = concat!("nodehost/", env!("CARGO_PKG_VERSION"));
 
+/// Requests tried again, across every client of the process (for a progress display).
+static RETRIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many requests were tried again so far in this process.
+pub fn retries() -> u64 {
+    RETRIES.load(Ordering::Relaxed)
+}
+
 /// An HTTP client for one run: cheap to clone, every clone shares the connection pool and the
 /// rate limiter.
 #[derive(Clone)]
+
 pub struct HttpClient {
     inner: Arc<Inner>,
 }
@@ -153,6 +162,9 @@ impl HttpClient {
         let mut maybe_sent = false;
         loop {
             attempt += 1;
+            if attempt > 1 {
+                RETRIES.fetch_add(1, Ordering::Relaxed);
+            }
             // Built from the parts each time: reqwest consumes the request it sends, and the
             // parts stay here for the next attempt and for error messages.
             let mut req = reqwest::Request::new(method.clone(), url.clone());

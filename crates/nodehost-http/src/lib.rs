@@ -17,7 +17,7 @@ mod options;
 mod redact;
 pub mod retry;
 
-pub use client::{BREAKER_FAILURES, HttpClient, SMALL_BODY_BYTES, USER_AGENT};
+pub use client::{BREAKER_FAILURES, HttpClient, SMALL_BODY_BYTES, USER_AGENT, retries};
 pub use error::{HttpError, TransportCause};
 pub use message::{Request, Response};
 pub use options::{HttpOptions, RetryPolicy};

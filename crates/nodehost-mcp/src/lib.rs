@@ -229,6 +229,8 @@ impl McpServer {
             cancel: cancel.clone(),
             abort: cancel,
             secrets: self.secrets.clone(),
+            node: Arc::from(entry.node.name()),
+            progress: None,
         };
         let mut outputs = Vec::new();
         let report = engine::execute(session, futures::stream::iter([work]), &config, &mut outputs).await;
@@ -345,7 +347,10 @@ fn description(node: &str, op: &OperationDescription) -> String {
 
 /// What MCP clients accept as a tool name.
 fn tool_name_ok(name: &str) -> bool {
-    name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn truncate(text: &str, max: usize) -> String {
