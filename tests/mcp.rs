@@ -14,10 +14,10 @@ use rmcp::service::{RoleClient, RunningService, ServiceError};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-/// `nodehost mcp --sandbox` on a fresh in-memory sandbox (3 seeded clients), plus `args`.
-fn server(args: &[&str]) -> tokio::process::Child {
-    tokio::process::Command::new(nodehost_bin())
-        .args(["mcp", "--sandbox", "--sandbox-db", ":memory:"])
+/// `nodehost mcp ARGS` with piped stdio, no developer settings and no registered plugins.
+fn mcp(args: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(nodehost_bin());
+    cmd.arg("mcp")
         .args(args)
         .env(
             "NODEHOST_PLUGINS",
@@ -25,12 +25,32 @@ fn server(args: &[&str]) -> tokio::process::Child {
         )
         .env_remove("GESTOR_CLIENTES_MAX_API_KEY")
         .env_remove("GESTOR_CLIENTES_MAX_BASE_URL")
+        .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
+        .kill_on_drop(true);
+    cmd
+}
+
+/// `nodehost mcp --sandbox` on a fresh in-memory sandbox (3 seeded clients), plus `args`.
+fn server(args: &[&str]) -> tokio::process::Child {
+    let mut all = vec!["--sandbox", "--sandbox-db", ":memory:"];
+    all.extend_from_slice(args);
+    mcp(&all).spawn().unwrap()
+}
+
+/// All of a child's stderr, once it closes.
+fn collect(stderr: tokio::process::ChildStderr) -> tokio::task::JoinHandle<String> {
+    tokio::spawn(async move {
+        let mut all = String::new();
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    })
 }
 
 async fn connect(args: &[&str]) -> (RunningService<RoleClient, ()>, tokio::process::Child) {
@@ -295,30 +315,13 @@ async fn a_filter_that_leaves_no_tool_is_refused_at_start() {
 
 #[tokio::test]
 async fn stdout_carries_only_protocol_messages_even_with_trace_logs() {
-    let mut child = tokio::process::Command::new(nodehost_bin())
-        .args(["mcp", "--sandbox", "--sandbox-db", ":memory:"])
-        .env(
-            "NODEHOST_PLUGINS",
-            std::env::temp_dir().join("nodehost-e2e-mcp-no-plugins.json"),
-        )
+    let mut child = mcp(&["--sandbox", "--sandbox-db", ":memory:"])
         .env("RUST_LOG", "trace")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let logs = tokio::spawn(async move {
-        let mut lines = BufReader::new(stderr).lines();
-        let mut n = 0;
-        while let Ok(Some(_)) = lines.next_line().await {
-            n += 1;
-        }
-        n
-    });
+    let logs = collect(child.stderr.take().unwrap());
     let requests = [
         json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}),
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
@@ -363,7 +366,10 @@ async fn stdout_carries_only_protocol_messages_even_with_trace_logs() {
         status.success(),
         "the server exits when the client closes its stdin"
     );
-    assert!(logs.await.unwrap() > 10, "trace logs went to stderr");
+    assert!(
+        logs.await.unwrap().lines().count() > 10,
+        "trace logs went to stderr"
+    );
 }
 
 #[tokio::test]
@@ -383,13 +389,9 @@ async fn a_plugin_node_becomes_tools_the_same_way() {
         String::from_utf8_lossy(&added.stderr)
     );
 
-    let mut child = tokio::process::Command::new(nodehost_bin())
-        .args(["mcp", "--nodes", "cpfTools"])
+    let mut child = mcp(&["--nodes", "cpfTools"])
         .env("NODEHOST_PLUGINS", &registry)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let (stdout, stdin) = (child.stdout.take().unwrap(), child.stdin.take().unwrap());
@@ -428,31 +430,12 @@ fn a_wrong_key_is_an_error_result_that_never_shows_the_key() {
 }
 
 async fn wrong_key(creds: std::path::PathBuf, key: String) {
-    let mut child = tokio::process::Command::new(nodehost_bin())
-        .args(["mcp", "--credentials"])
-        .arg(&creds)
-        .env(
-            "NODEHOST_PLUGINS",
-            std::env::temp_dir().join("nodehost-e2e-mcp-no-plugins.json"),
-        )
+    let mut child = mcp(&["--credentials", creds.to_str().unwrap()])
         .env("RUST_LOG", "debug")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let (stdout, stdin) = (child.stdout.take().unwrap(), child.stdin.take().unwrap());
-    let stderr = child.stderr.take().unwrap();
-    let logs = tokio::spawn(async move {
-        let mut all = String::new();
-        let mut lines = BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
+    let logs = collect(child.stderr.take().unwrap());
     let client = ().serve((stdout, stdin)).await.unwrap();
     let refused = call(&client, "gestorClientesMaxCliente_get", json!({"clientId": 1})).await;
     assert_eq!(refused.is_error, Some(true));

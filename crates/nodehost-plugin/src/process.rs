@@ -20,7 +20,7 @@ use nodehost_core::lines::{Line, Lines};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -443,8 +443,13 @@ async fn wait_exit(
     }
 }
 
-async fn write_lines(stdin: ChildStdin, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
-    let mut out = BufWriter::with_capacity(64 * 1024, stdin);
+/// Write the lines queued on `rx` to `output` until every sender is gone, then close it; on
+/// both sides of a plugin's pipes.
+pub(crate) async fn write_lines<W: tokio::io::AsyncWrite + Unpin>(
+    output: W,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    let mut out = BufWriter::with_capacity(64 * 1024, output);
     while let Some(line) = rx.recv().await {
         if out.write_all(&line).await.is_err() {
             return;

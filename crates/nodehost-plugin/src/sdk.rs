@@ -28,7 +28,7 @@ use nodehost_core::{
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::sync::mpsc;
 
 use crate::protocol::{self, Message, RpcError, code, method};
@@ -138,7 +138,7 @@ impl PluginServer {
             )));
         }
         let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        let writer = tokio::spawn(write_all(output, rx));
+        let writer = tokio::spawn(crate::process::write_lines(output, rx));
         let state = Arc::new(State {
             server: self,
             sessions: Mutex::new(HashMap::new()),
@@ -421,26 +421,5 @@ fn failure(error: &NodeError) -> RpcError {
         code: code::ITEM_FAILED,
         message: error.message.clone(),
         data: (!data.is_empty()).then_some(Value::Object(data)),
-    }
-}
-
-async fn write_all<W: AsyncWrite + Unpin>(output: W, mut rx: mpsc::UnboundedReceiver<Vec<u8>>) {
-    let mut out = BufWriter::with_capacity(64 * 1024, output);
-    while let Some(line) = rx.recv().await {
-        if out.write_all(&line).await.is_err() {
-            return;
-        }
-        // Everything queued meanwhile goes in the same write; letting the tasks that are
-        // ready run first makes those batches larger (fewer writes, fewer wake-ups of the
-        // other side).
-        tokio::task::yield_now().await;
-        while let Ok(more) = rx.try_recv() {
-            if out.write_all(&more).await.is_err() {
-                return;
-            }
-        }
-        if out.flush().await.is_err() {
-            return;
-        }
     }
 }
