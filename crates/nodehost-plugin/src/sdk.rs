@@ -14,7 +14,8 @@
 //!
 //! The server answers `initialize` with the nodes' definitions, opens sessions with the
 //! host's credentials, runs `execute` requests concurrently (answers in any order), stops an
-//! item on `$/cancel`, and exits when its stdin closes.
+//! item on `$/cancel`, and exits when its stdin closes, once the items in flight are answered
+//! (at most 10 s later).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -32,6 +33,9 @@ use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::sync::mpsc;
 
 use crate::protocol::{self, Message, RpcError, code, method};
+
+/// How long items in flight at the end of input may take to finish.
+const END_OF_INPUT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A plugin executable's server: its name and version, and the nodes it offers.
 #[derive(Debug)]
@@ -158,7 +162,13 @@ impl PluginServer {
                 Some(Line::Data(_, bytes)) => Arc::clone(&state).handle(&bytes).await,
             }
         }
-        // Stdin closed: the host is gone or done. Stop what runs, close the sessions.
+        // Stdin closed: the host is done, or gone. Items already asked for are answered (a
+        // host may close its end right after its last request); past a grace period the rest
+        // are stopped, so a plugin whose host died does not linger.
+        let grace = tokio::time::Instant::now() + END_OF_INPUT_GRACE;
+        while !state.lock_running().is_empty() && tokio::time::Instant::now() < grace {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         let running: Vec<_> = state.lock_running().drain().collect();
         for (_, (token, task)) in running {
             token.cancel();
