@@ -156,11 +156,11 @@ fn on_terminal(command: &str, env: &[(&str, &str)]) -> String {
     String::from_utf8_lossy(&std::fs::read(&log).unwrap()).into_owned()
 }
 
-/// 30 items that take 100 ms each at `-j 1`: a run of at least 3 s.
-fn slow_run(dir: &Path, extra: &str) -> (String, std::path::PathBuf) {
+/// 30 items that take `delay_ms` each at `-j 1`: a run of at least 30 times that.
+fn slow_run(dir: &Path, extra: &str, delay_ms: u64) -> (String, std::path::PathBuf) {
     let input = dir.join("slow.json");
     let items: Vec<Value> = (0..30)
-        .map(|i| json!({"operation": "echo", "value": format!("v{i}"), "delayMs": 100}))
+        .map(|i| json!({"operation": "echo", "value": format!("v{i}"), "delayMs": delay_ms}))
         .collect();
     std::fs::write(&input, Value::Array(items).to_string()).unwrap();
     let out = dir.join("out.json");
@@ -177,7 +177,8 @@ fn slow_run(dir: &Path, extra: &str) -> (String, std::path::PathBuf) {
 #[test]
 fn progress_shows_on_a_terminal_only_and_never_in_stdout() {
     let dir = tempdir();
-    let (command, out) = slow_run(dir.path(), "");
+    // At least 6 s: the display, due after 1 s, has 5 s to show even on a loaded machine.
+    let (command, out) = slow_run(dir.path(), "", 200);
     let terminal = on_terminal(&command, &[]);
     assert!(
         terminal.contains("/30 items"),
@@ -191,12 +192,12 @@ fn progress_shows_on_a_terminal_only_and_never_in_stdout() {
         "stdout is the document alone"
     );
 
-    let (command, _) = slow_run(dir.path(), "--quiet");
+    let (command, _) = slow_run(dir.path(), "--quiet", 100);
     let quiet = on_terminal(&command, &[]);
     assert!(!quiet.contains("items"), "--quiet showed progress:\n{quiet}");
 
     // stderr not a terminal: no progress.
-    let (command, _) = slow_run(dir.path(), "");
+    let (command, _) = slow_run(dir.path(), "", 100);
     let piped = Command::new("sh")
         .args(["-c", &command])
         .env("NODEHOST_PLUGINS", "/nonexistent/p.json")

@@ -78,16 +78,18 @@ pub async fn run(cli: Cli) -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<(), CliError> {
     let options = plugin_cmd::options(&cli.plugins)?;
-    let mut registry = registry();
-    match cli.command {
-        cli::Command::Plugin(command) => return plugin_cmd::run(command, &cli.plugins, &options).await,
+    let mut registry = match cli.command {
+        cli::Command::Plugin(command) => {
+            return plugin_cmd::run(command, registry(), &cli.plugins, &options).await;
+        }
         cli::Command::Sandbox(args) => {
             return sandbox_cmd::run(args)
                 .await
                 .map_err(|e| CliError::usage(format!("sandbox: {e:#}")));
         }
-        _ => plugin_cmd::load_registered(&mut registry, &cli.plugins, &options).await,
-    }
+        _ => registry(),
+    };
+    plugin_cmd::load_registered(&mut registry, &cli.plugins, &options).await;
     match cli.command {
         cli::Command::List => output::print_json(&registry.summary(), true),
         cli::Command::Describe(args) => describe_cmd::describe(&registry, args),

@@ -164,16 +164,27 @@ fn resolve(program: &Path) -> Result<PathBuf, CliError> {
     })
 }
 
-pub async fn run(command: Command, args: &PluginArgs, options: &PluginOptions) -> Result<(), CliError> {
+/// `builtins`: the binary's own nodes, which a registered plugin's nodes must not clash with.
+pub async fn run(
+    command: Command,
+    builtins: Registry,
+    args: &PluginArgs,
+    options: &PluginOptions,
+) -> Result<(), CliError> {
     match command {
-        Command::Add(target) => add(target, args, options).await,
+        Command::Add(target) => add(target, builtins, args, options).await,
         Command::List => list(args),
         Command::Remove(name) => remove(&name.name, args),
         Command::Check(check) => conformance(check, options).await,
     }
 }
 
-async fn add(target: PluginTarget, args: &PluginArgs, options: &PluginOptions) -> Result<(), CliError> {
+async fn add(
+    target: PluginTarget,
+    mut registry: Registry,
+    args: &PluginArgs,
+    options: &PluginOptions,
+) -> Result<(), CliError> {
     let mut file = file(args)?;
     let command = PluginCommand::new(resolve(&target.program)?, target.args);
     let (plugin, result) = Plugin::start(command.clone(), options.clone())
@@ -183,7 +194,6 @@ async fn add(target: PluginTarget, args: &PluginArgs, options: &PluginOptions) -
     let name = result.plugin.name.clone();
     // Its nodes must fit beside the built-ins and every other registered plugin (an earlier
     // registration of the same plugin is replaced).
-    let mut registry = crate::registry();
     for entry in file.entries().into_iter().flatten().filter(|e| e.name != name) {
         let other = Plugin::registered(
             entry.command.clone(),

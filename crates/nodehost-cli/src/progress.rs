@@ -13,19 +13,21 @@ const SHOW_AFTER: Duration = Duration::from_secs(1);
 /// How often the display is refreshed.
 const TICK: Duration = Duration::from_millis(100);
 
-/// A running display (or none).
+/// A running display.
 pub struct Display {
     stop: CancellationToken,
-    task: Option<tokio::task::JoinHandle<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Whether a run shows progress: stderr is a terminal and `--quiet` was not given.
+pub fn wanted(quiet: bool) -> bool {
+    !quiet && std::io::stderr().is_terminal()
 }
 
 impl Display {
-    /// Start showing `progress` of a run of `total` items (`None`: a stream).
-    pub fn start(progress: &Arc<Progress>, total: Option<usize>, quiet: bool) -> Self {
+    /// Start showing `progress` of a run of `total` items (`None`: a stream); see [`wanted`].
+    pub fn start(progress: &Arc<Progress>, total: Option<usize>) -> Self {
         let stop = CancellationToken::new();
-        if quiet || !std::io::stderr().is_terminal() {
-            return Self { stop, task: None };
-        }
         let progress = Arc::clone(progress);
         let token = stop.clone();
         let task = tokio::spawn(async move {
@@ -61,17 +63,12 @@ impl Display {
             }
             bar.finish_and_clear();
         });
-        Self {
-            stop,
-            task: Some(task),
-        }
+        Self { stop, task }
     }
 
     /// Clear the display, so the summary lines that follow stand alone.
     pub async fn finish(self) {
         self.stop.cancel();
-        if let Some(task) = self.task {
-            let _ = task.await;
-        }
+        let _ = self.task.await;
     }
 }

@@ -189,7 +189,9 @@ impl Invocation {
             abort: self.signals.abort.clone(),
             secrets,
             node: Arc::from(self.node.name()),
-            progress: Some(Arc::new(nodehost_core::Progress::default())),
+            // Counted only when shown: no atomic per item otherwise.
+            progress: crate::progress::wanted(self.quiet)
+                .then(|| Arc::new(nodehost_core::Progress::default())),
         }
     }
 
@@ -238,16 +240,7 @@ impl Invocation {
             Some(work) => futures::future::Either::Left(futures::stream::iter(work)),
             None => futures::future::Either::Right(futures::stream::iter(plan.document_work(&document))),
         };
-        let result = execute(
-            Arc::clone(&session),
-            work,
-            &config,
-            layout,
-            Some(total),
-            self.quiet,
-        )
-        .await;
-        session.close().await;
+        let result = execute(session, work, &config, layout, Some(total)).await;
         if let Some(s) = sandbox {
             s.stop().await;
         }
@@ -276,16 +269,7 @@ impl Invocation {
         let (session, sandbox) = self.open(credentials, &args.connection).await?;
         let config = self.config(&args, args.continue_on_fail, secrets);
         let items = line_items(reader, plan).boxed();
-        let result = execute(
-            Arc::clone(&session),
-            items,
-            &config,
-            Layout::Lines,
-            None,
-            self.quiet,
-        )
-        .await;
-        session.close().await;
+        let result = execute(session, items, &config, Layout::Lines, None).await;
         if let Some(s) = sandbox {
             s.stop().await;
         }
@@ -415,7 +399,6 @@ async fn execute<S>(
     config: &RunConfig,
     layout: Layout,
     total: Option<usize>,
-    quiet: bool,
 ) -> Result<(), CliError>
 where
     S: futures::Stream<Item = WorkItem> + Send,
@@ -426,8 +409,10 @@ where
     let display = config
         .progress
         .as_ref()
-        .map(|p| crate::progress::Display::start(p, total, quiet));
-    let report = engine::execute(session, items, config, &mut sink).await;
+        .map(|p| crate::progress::Display::start(p, total));
+    let report = engine::execute(Arc::clone(&session), items, config, &mut sink).await;
+    // Ends a plugin's process in order (close, shutdown) rather than by dropping it.
+    session.close().await;
     if let Some(d) = display {
         d.finish().await;
     }

@@ -220,13 +220,7 @@ async fn misbehaviour(command: &PluginCommand, options: &PluginOptions, checks: 
     let Ok(process) = Process::spawn(command, command.label(), options) else {
         return;
     };
-    let init = protocol::InitializeParams {
-        protocol_version: protocol::PROTOCOL_VERSION.into(),
-        host: protocol::Software {
-            name: "nodehost".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-    };
+    let init = protocol::InitializeParams::nodehost();
     if process
         .call(
             method::INITIALIZE,

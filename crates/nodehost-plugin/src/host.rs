@@ -61,15 +61,24 @@ impl Plugin {
         definitions: Vec<Value>,
         options: PluginOptions,
     ) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new(Self::new(command, name.to_owned(), options, Some(definitions)))
+    }
+
+    fn new(
+        command: PluginCommand,
+        label: String,
+        options: PluginOptions,
+        expected: Option<Vec<Value>>,
+    ) -> Self {
+        Self {
             command,
             options,
-            label: name.to_owned(),
+            label,
             current: tokio::sync::Mutex::new(None),
             restarts: AtomicU32::new(0),
             sessions: AtomicUsize::new(0),
-            expected: Mutex::new(Some(definitions)),
-        })
+            expected: Mutex::new(expected),
+        }
     }
 
     /// Start the plugin and run the handshake. The process is kept for the first session, so
@@ -79,15 +88,7 @@ impl Plugin {
         options: PluginOptions,
     ) -> Result<(Arc<Self>, InitializeResult), PluginError> {
         let label = command.label();
-        let plugin = Arc::new(Self {
-            command,
-            options,
-            label,
-            current: tokio::sync::Mutex::new(None),
-            restarts: AtomicU32::new(0),
-            sessions: AtomicUsize::new(0),
-            expected: Mutex::new(None),
-        });
+        let plugin = Arc::new(Self::new(command, label, options, None));
         let (process, result) = plugin.spawn().await.map_err(PluginError)?;
         *plugin.lock_expected() = Some(result.nodes.clone());
         *plugin.current.lock().await = Some(process);
@@ -210,13 +211,7 @@ impl Plugin {
 
 /// `initialize`, with its time limit and version check.
 async fn handshake(process: &Process, options: &PluginOptions) -> Result<InitializeResult, String> {
-    let params = protocol::InitializeParams {
-        protocol_version: protocol::PROTOCOL_VERSION.to_owned(),
-        host: protocol::Software {
-            name: "nodehost".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-        },
-    };
+    let params = protocol::InitializeParams::nodehost();
     let label = process.label();
     let deadline = Instant::now() + options.init_timeout;
     let raw = match process

@@ -255,6 +255,19 @@ pub struct InitializeParams {
     pub host: Software,
 }
 
+impl InitializeParams {
+    /// What this host sends: its protocol version, name and version.
+    pub fn nodehost() -> Self {
+        Self {
+            protocol_version: PROTOCOL_VERSION.to_owned(),
+            host: Software {
+                name: "nodehost".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+        }
+    }
+}
+
 /// A name and a version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Software {
