@@ -89,6 +89,14 @@ nodehost mcp --credentials creds.json --tools 'gestorClientesMaxCliente_get*'\n\
 Tools are named <node>_<operation>. Credentials come from --credentials or the environment, \
 never from the client. Stdout carries only MCP messages; logs go to stderr.")]
     Mcp(McpArgs),
+    /// Serve the nodes over HTTP (JSON), for engines in any language.
+    #[command(after_help = "Examples:\n  nodehost serve --sandbox\n  \
+NODEHOST_TOKEN=$(cat token) nodehost serve --listen 0.0.0.0:5900 --credentials creds.json\n\n\
+Endpoints: GET /v1/nodes, GET /v1/nodes/NAME, GET /v1/nodes/NAME/schema[?operation=OP], \
+POST /v1/nodes/NAME/run[?concurrency=N] (body: the envelope `run` reads), GET /healthz, GET /readyz. \
+Every /v1 request needs `Authorization: Bearer TOKEN` when a token is set (--token-file or \
+NODEHOST_TOKEN); a non-loopback --listen without a token is refused.")]
+    Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     #[command(
         after_help = "Examples:\n  nodehost completions bash > ~/.local/share/bash-completion/completions/nodehost\n  \
@@ -183,6 +191,36 @@ pub struct McpArgs {
     /// Offer only operations that change nothing.
     #[arg(long)]
     pub read_only: bool,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0: any free port, printed at start).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5900")]
+    pub listen: std::net::SocketAddr,
+    /// File holding the bearer token every /v1 request must carry (else NODEHOST_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Largest request body, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_body_mib: u64,
+    /// Most items one run may hold.
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub max_items: u64,
+    /// Most items of one run executing at once (a request's `?concurrency=` is capped by it).
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_concurrency: u32,
+    /// Most runs at once; one more is answered 503 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_runs: u32,
+    /// Longest one run may take, in seconds; past it the items in flight are given up.
+    #[arg(long, value_name = "SECS", default_value_t = 300.0)]
+    pub run_deadline: f64,
+    /// After SIGTERM, seconds running runs may take to finish before they are given up.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub drain: f64,
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }

@@ -14,6 +14,7 @@ mod plugin_cmd;
 mod progress;
 mod run_cmd;
 pub mod sandbox_cmd;
+mod serve_cmd;
 mod shell_cmd;
 pub mod stderr;
 
@@ -112,6 +113,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             run_cmd::test_credentials(registry, args).await
         }
         cli::Command::Mcp(args) => mcp_cmd::run(registry, args).await,
+        cli::Command::Serve(args) => serve_cmd::run(registry, args).await,
         cli::Command::Completions(args) => shell_cmd::completions(&registry, args.shell),
         cli::Command::Man(args) => shell_cmd::man(args.write.as_deref()),
         cli::Command::Plugin(_) | cli::Command::Sandbox(_) => Ok(()),

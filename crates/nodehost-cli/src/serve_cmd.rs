@@ -1,0 +1,568 @@
+//! `nodehost serve`: the host as a stateless HTTP service. Every run goes through the same
+//! pipeline as `nodehost run` ([`Host::run`]: validation of every item first, then the engine);
+//! this file owns only what is HTTP's: routes, authentication, limits, status codes, draining.
+//!
+//! Status codes of `POST /v1/nodes/{name}/run`: 200 the run completed (error items under
+//! continue-on-fail included); 422 items were invalid and nothing was sent; 424 the run stopped
+//! on an item failure (the document says what was applied); 400 the body is not a run envelope
+//! or the credentials are missing or unusable; 404 unknown node; 401 no or a wrong token; 413
+//! body or item count over the limit; 503 too many runs at once (`Retry-After`), or the run was
+//! given up at its deadline or at shutdown. Every error body is `{"error": {"reason", "message"}}`,
+//! the run document's own `error` member for runs.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use nodehost_core::{
+    CancellationToken, Document, Host, Registry, RequestError, RunConfig, RunDocument, StopReason,
+};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::Semaphore;
+
+use crate::CliError;
+use crate::cli::ServeArgs;
+use crate::connection::{EmbeddedSandbox, item_deadline, session_options};
+use crate::run_cmd::SANDBOX_CREDENTIAL;
+use crate::stderr::{self, say};
+
+/// Items of one run executing at once when the request does not say.
+const DEFAULT_CONCURRENCY: usize = 8;
+
+struct Served {
+    host: Host,
+    /// SHA-256 of the token; compared in constant time.
+    token: Option<[u8; 32]>,
+    /// Server-side credentials, by credential type name.
+    credentials: Vec<(String, Value)>,
+    max_body: usize,
+    max_items: usize,
+    max_concurrency: usize,
+    runs: Arc<Semaphore>,
+    run_deadline: Duration,
+    item_deadline: Duration,
+    /// Cancelled at shutdown once the drain time is over: gives up every run in flight.
+    shutdown: CancellationToken,
+}
+
+pub async fn run(registry: Registry, args: ServeArgs) -> Result<(), CliError> {
+    let token = token(&args)?;
+    if token.is_none() && !args.listen.ip().is_loopback() {
+        return Err(CliError::usage(format!(
+            "refusing to listen on {} without a token: anyone who can reach it could run nodes with \
+             the server's credentials; set NODEHOST_TOKEN or --token-file, or listen on 127.0.0.1",
+            args.listen
+        )));
+    }
+    let secs = |flag: &str, v: f64| {
+        if v.is_finite() && v > 0.0 && v <= 86_400.0 {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err(CliError::usage(format!(
+                "--{flag} must be between 0 and 86400 seconds, got {v}"
+            )))
+        }
+    };
+    let run_deadline = secs("run-deadline", args.run_deadline)?;
+    let drain = secs("drain", args.drain)?;
+    let sandbox = if args.connection.sandbox {
+        Some(EmbeddedSandbox::start(args.connection.sandbox_db.as_deref()).await?)
+    } else {
+        None
+    };
+    let mut credentials = Vec::new();
+    if let Some(s) = &sandbox {
+        credentials.push((SANDBOX_CREDENTIAL.to_owned(), s.credentials()));
+    }
+    if args.connection.credentials.is_some() {
+        // `--credentials FILE` serves every node whose credential type it fits.
+        for node in registry.nodes() {
+            if let Some(kind) = node.credential()
+                && !credentials.iter().any(|(k, _)| *k == kind.name)
+                && let Some(value) = crate::connection::credentials(node, None, &args.connection)?
+            {
+                credentials.push((kind.name.clone(), value));
+            }
+        }
+    }
+    for node in registry.nodes() {
+        if let Some(kind) = node.credential()
+            && let Some((_, value)) = credentials.iter().find(|(k, _)| *k == kind.name)
+        {
+            stderr::add_secrets(&nodehost_core::Secrets::of_credentials(kind, value));
+        }
+    }
+    let served = Arc::new(Served {
+        host: Host::with_options(registry, session_options(&args.connection)?),
+        token,
+        credentials,
+        max_body: usize::try_from(args.max_body_mib * 1024 * 1024).unwrap_or(usize::MAX),
+        max_items: usize::try_from(args.max_items).unwrap_or(usize::MAX),
+        max_concurrency: args.max_concurrency as usize,
+        runs: Arc::new(Semaphore::new(args.max_runs as usize)),
+        run_deadline,
+        item_deadline: item_deadline(&args.connection)?,
+        shutdown: CancellationToken::new(),
+    });
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| CliError::usage(format!("cannot listen on {}: {e}", args.listen)))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| CliError::usage(format!("cannot listen on {}: {e}", args.listen)))?;
+    say(format!(
+        "serving {} node(s) on http://{local}/v1/nodes ({})",
+        served.host.registry().names().count(),
+        if served.token.is_some() {
+            "a bearer token is required"
+        } else {
+            "no token: anyone on this machine may call it"
+        }
+    ));
+    // On stdout, for scripts and supervisors that start it on port 0.
+    println!("{}", json!({ "listening": format!("http://{local}") }));
+    let result = serve(listener, Arc::clone(&served), drain).await;
+    if let Some(s) = sandbox {
+        s.stop().await;
+    }
+    result
+}
+
+fn token(args: &ServeArgs) -> Result<Option<[u8; 32]>, CliError> {
+    let text = match &args.token_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| CliError::usage(format!("cannot read token file {}: {e}", path.display())))?,
+        None => match std::env::var("NODEHOST_TOKEN") {
+            Ok(t) => t,
+            Err(_) => return Ok(None),
+        },
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(CliError::usage("the token is empty"));
+    }
+    if text.len() < 16 {
+        return Err(CliError::usage("the token is shorter than 16 characters"));
+    }
+    Ok(Some(Sha256::digest(text.as_bytes()).into()))
+}
+
+/// The routes, with authentication on `/v1`.
+fn router(served: Arc<Served>) -> Router {
+    let v1 = Router::new()
+        .route("/v1/nodes", get(list))
+        .route("/v1/nodes/{name}", get(definition))
+        .route("/v1/nodes/{name}/schema", get(schema))
+        .route("/v1/nodes/{name}/run", post(run_node))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&served), authenticate));
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "alive"})) }))
+        .route("/readyz", get(ready))
+        .merge(v1)
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "notFound",
+                "no such endpoint; see /v1/nodes",
+            )
+        })
+        .with_state(served)
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    served: Arc<Served>,
+    drain: Duration,
+) -> Result<(), CliError> {
+    let stop = CancellationToken::new();
+    let app = router(Arc::clone(&served));
+    let graceful = {
+        let stop = stop.clone();
+        async move { stop.cancelled().await }
+    };
+    let server =
+        tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(graceful).await });
+    terminated().await;
+    say(format!(
+        "stopping: no new connections; runs in flight may take up to {}s to finish",
+        drain.as_secs_f64()
+    ));
+    stop.cancel();
+    let shutdown = served.shutdown.clone();
+    let mut server = server;
+    tokio::select! {
+        r = &mut server => return finished(r),
+        () = tokio::time::sleep(drain) => {}
+    }
+    say(
+        "drain time over: giving up the runs still in flight (writes among them are reported as maybe applied)",
+    );
+    shutdown.cancel();
+    match tokio::time::timeout(Duration::from_secs(5), server).await {
+        Ok(r) => finished(r),
+        Err(_) => Ok(()),
+    }
+}
+
+fn finished(r: Result<std::io::Result<()>, tokio::task::JoinError>) -> Result<(), CliError> {
+    match r {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(CliError::stopped(format!("server: {e}"))),
+        Err(e) => Err(CliError::stopped(format!("server: {e}"))),
+    }
+}
+
+/// SIGTERM or Ctrl-C.
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+struct Json(Value);
+
+impl IntoResponse for Json {
+    fn into_response(self) -> Response {
+        let mut body = serde_json::to_vec(&self.0).unwrap_or_default();
+        body.push(b'\n');
+        (
+            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            body,
+        )
+            .into_response()
+    }
+}
+
+fn error(status: StatusCode, reason: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": {"reason": reason, "message": message}})),
+    )
+        .into_response()
+}
+
+async fn authenticate(State(served): State<Arc<Served>>, request: Request, next: Next) -> Response {
+    if let Some(expected) = &served.token {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|t| Sha256::digest(t.trim().as_bytes()));
+        let ok = given.is_some_and(|g| bool::from(g.as_slice().ct_eq(expected.as_slice())));
+        if !ok {
+            let mut response = error(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "missing or wrong bearer token: send `Authorization: Bearer TOKEN`",
+            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    }
+    next.run(request).await
+}
+
+async fn ready(State(served): State<Arc<Served>>) -> Response {
+    if served.runs.available_permits() == 0 {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "every run slot is taken",
+        );
+    }
+    Json(json!({"status": "ready"})).into_response()
+}
+
+async fn list(State(served): State<Arc<Served>>) -> Response {
+    Json(served.host.registry().summary()).into_response()
+}
+
+async fn definition(State(served): State<Arc<Served>>, Path(name): Path<String>) -> Response {
+    match served.host.node(&name) {
+        Ok(node) => Json(node.definition().clone()).into_response(),
+        Err(e) => request_error(&e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct SchemaQuery {
+    operation: Option<String>,
+}
+
+async fn schema(
+    State(served): State<Arc<Served>>,
+    Path(name): Path<String>,
+    Query(query): Query<SchemaQuery>,
+) -> Response {
+    let node = match served.host.node(&name) {
+        Ok(node) => node,
+        Err(e) => return request_error(&e),
+    };
+    match node.item_schema(query.operation.as_deref()) {
+        Some(schema) => Json(schema).into_response(),
+        None => {
+            let ops: Vec<&str> = node
+                .description()
+                .operations
+                .iter()
+                .map(|o| o.value.as_str())
+                .collect();
+            error(
+                StatusCode::NOT_FOUND,
+                "unknownOperation",
+                &format!(
+                    "unknown operation `{}` of node `{name}`; supported: {}",
+                    query
+                        .operation
+                        .as_deref()
+                        .unwrap_or_default()
+                        .chars()
+                        .take(80)
+                        .collect::<String>(),
+                    ops.join(", ")
+                ),
+            )
+        }
+    }
+}
+
+fn request_error(e: &RequestError) -> Response {
+    let (status, reason) = match e {
+        RequestError::UnknownNode { .. } => (StatusCode::NOT_FOUND, "unknownNode"),
+        RequestError::Setup(nodehost_core::SetupError::MissingCredentials { .. }) => {
+            (StatusCode::BAD_REQUEST, "missingCredentials")
+        }
+        RequestError::Setup(_) => (StatusCode::BAD_REQUEST, "invalidCredentials"),
+        _ => (StatusCode::BAD_REQUEST, "invalidRequest"),
+    };
+    error(status, reason, &e.to_string())
+}
+
+#[derive(serde::Deserialize)]
+struct RunQuery {
+    concurrency: Option<usize>,
+}
+
+/// Cancels its run when dropped before the run ended: the client went away.
+struct CancelOnDrop(Option<CancellationToken>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            t.cancel();
+        }
+    }
+}
+
+async fn run_node(
+    State(served): State<Arc<Served>>,
+    Path(name): Path<String>,
+    Query(query): Query<RunQuery>,
+    body: Body,
+) -> Response {
+    let Ok(permit) = Arc::clone(&served.runs).try_acquire_owned() else {
+        let mut response = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many runs at once; retry after the time Retry-After gives",
+        );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    let node = match served.host.node(&name) {
+        Ok(node) => node,
+        Err(e) => return request_error(&e),
+    };
+    let bytes = match read_body(body, served.max_body).await {
+        Ok(b) => b,
+        Err(()) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "bodyTooLarge",
+                &format!(
+                    "the request body is larger than {} MiB (--max-body-mib), or could not be read",
+                    served.max_body / (1024 * 1024)
+                ),
+            );
+        }
+    };
+    let mut input = match Document::parse(&bytes).and_then(Document::into_input) {
+        Ok(input) => input,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalidJson",
+                &format!("request body: {e}"),
+            );
+        }
+    };
+    if input.items.len() > served.max_items {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "tooManyItems",
+            &format!(
+                "the run has {} items; the most one run may hold is {} (--max-items)",
+                input.items.len(),
+                served.max_items
+            ),
+        );
+    }
+    if input.credentials.is_none()
+        && let Some(kind) = node.credential()
+    {
+        input.credentials = served
+            .credentials
+            .iter()
+            .find(|(k, _)| *k == kind.name)
+            .map(|(_, v)| v.clone());
+    }
+    let items = input.items.len();
+    let cancel = served.shutdown.child_token();
+    let config = RunConfig {
+        concurrency: query
+            .concurrency
+            .unwrap_or(DEFAULT_CONCURRENCY)
+            .clamp(1, served.max_concurrency),
+        item_deadline: Some(served.item_deadline),
+        cancel: cancel.clone(),
+        abort: cancel.clone(),
+        node: Arc::from(node.name()),
+        ..RunConfig::default()
+    };
+    // The run goes on in its own task: a client that disconnects drops this handler, which
+    // cancels the run (no new item starts; the ones in flight finish and are logged).
+    let mut guard = CancelOnDrop(Some(cancel.clone()));
+    let deadline = served.run_deadline;
+    let task = {
+        let served = Arc::clone(&served);
+        let name = name.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let timer = {
+                let cancel = cancel.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(deadline).await;
+                    cancel.cancel();
+                })
+            };
+            let result = served.host.run(&name, input, &config).await;
+            timer.abort();
+            log_run(&name, items, &result, started.elapsed());
+            drop(permit);
+            result
+        })
+    };
+    let result = task.await;
+    guard.0 = None;
+    match result {
+        Ok(Ok(document)) => run_response(document),
+        Ok(Err(e)) => request_error(&e),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the run ended unexpectedly",
+        ),
+    }
+}
+
+/// The body, up to `max` bytes. Past it the rest is read and dropped (up to 64 MiB more), so
+/// the client, still sending, gets to read the 413 rather than a reset connection.
+async fn read_body(body: Body, max: usize) -> Result<Vec<u8>, ()> {
+    use futures::StreamExt as _;
+    const DISCARD: usize = 64 * 1024 * 1024;
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    let mut over = false;
+    let mut dropped = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { return Err(()) };
+        if over {
+            dropped += chunk.len();
+            if dropped > DISCARD {
+                break;
+            }
+        } else if bytes.len() + chunk.len() > max {
+            over = true;
+            bytes = Vec::new();
+        } else {
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    if over { Err(()) } else { Ok(bytes) }
+}
+
+fn run_response(document: RunDocument) -> Response {
+    let status = match document.error.as_ref().map(|e| e.reason) {
+        None => StatusCode::OK,
+        Some(StopReason::InvalidItems) => StatusCode::UNPROCESSABLE_ENTITY,
+        Some(StopReason::ItemFailed) => StatusCode::FAILED_DEPENDENCY,
+        Some(StopReason::Cancelled) => StatusCode::SERVICE_UNAVAILABLE,
+        Some(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (
+        status,
+        Json(serde_json::to_value(&document).unwrap_or(Value::Null)),
+    )
+        .into_response()
+}
+
+/// One line per run for log collectors: node, items, outcome, duration; never a secret.
+fn log_run(node: &str, items: usize, result: &Result<RunDocument, RequestError>, took: Duration) {
+    let outcome = match result {
+        Ok(d) => d
+            .error
+            .as_ref()
+            .and_then(|e| serde_json::to_value(e.reason).ok())
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "completed".to_owned()),
+        Err(_) => "refused".to_owned(),
+    };
+    let (applied, maybe) = match result {
+        Ok(RunDocument { error: Some(e), .. }) => (e.applied.count(), e.maybe_applied.count()),
+        Ok(_) => (items, 0),
+        Err(_) => (0, 0),
+    };
+    tracing::info!(
+        node = %node,
+        items,
+        applied,
+        maybe_applied = maybe,
+        outcome = %outcome,
+        duration_ms = took.as_millis() as u64,
+        "run finished"
+    );
+    if outcome != "completed" && outcome != "refused" {
+        say(format!(
+            "run of `{node}` ({items} item(s)): {outcome}, {applied} applied, {maybe} maybe applied"
+        ));
+    }
+}

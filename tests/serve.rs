@@ -1,0 +1,359 @@
+//! `nodehost serve` over real HTTP: the built binary on a free loopback port, with the
+//! server-side credentials of an in-process sandbox, called with reqwest.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use nodehost_e2e::{Action, Interactive, NODE, RawServer, Sandbox, nodehost, tempdir};
+use serde_json::{Value, json};
+
+struct Server {
+    process: Option<Interactive>,
+    base: String,
+    runtime: tokio::runtime::Runtime,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Server {
+    fn start(extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut cmd = nodehost([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--backoff-base-ms",
+            "1",
+            "--backoff-cap-ms",
+            "20",
+        ])
+        .args(extra)
+        .deadline(Duration::from_secs(60));
+        for (k, v) in env {
+            cmd = cmd.env(k, v);
+        }
+        let process = cmd.spawn();
+        let line = process
+            .next_line(Duration::from_secs(20))
+            .expect("serve prints where it listens on stdout");
+        let listening: Value = serde_json::from_str(&line).expect("a JSON line");
+        let token = env
+            .iter()
+            .find(|(k, _)| *k == "NODEHOST_TOKEN")
+            .map(|(_, v)| (*v).to_owned());
+        Self {
+            process: Some(process),
+            base: listening["listening"].as_str().expect("listening").to_owned(),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
+            http: reqwest::Client::new(),
+            token,
+        }
+    }
+
+    fn with_sandbox(sandbox: &Sandbox, dir: &std::path::Path) -> Self {
+        let creds = sandbox.credentials(dir);
+        Self::start(&["--credentials", creds.to_str().unwrap()], &[])
+    }
+
+    /// `(status, headers, body as JSON)`.
+    fn call(&self, method: &str, path: &str, body: Option<&str>) -> (u16, reqwest::header::HeaderMap, Value) {
+        self.call_with(method, path, body, self.token.as_deref())
+    }
+
+    fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        token: Option<&str>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        self.runtime.block_on(async {
+            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let mut request = self.http.request(method, format!("{}{path}", self.base));
+            if let Some(t) = token {
+                request = request.bearer_auth(t);
+            }
+            if let Some(b) = body {
+                request = request
+                    .header("content-type", "application/json")
+                    .body(b.to_owned());
+            }
+            let response = request.send().await.expect("the server answers");
+            let status = response.status().as_u16();
+            let headers = response.headers().clone();
+            let text = response.text().await.expect("a body");
+            let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+            (status, headers, value)
+        })
+    }
+
+    fn run(&self, body: &Value) -> (u16, Value) {
+        let (status, _, value) = self.call("POST", &format!("/v1/nodes/{NODE}/run"), Some(&body.to_string()));
+        (status, value)
+    }
+
+    fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let process = self.process.take().unwrap();
+        process.signal("TERM");
+        let (status, _, stderr) = process.wait(Duration::from_secs(30));
+        (status, stderr)
+    }
+}
+
+#[test]
+fn lists_describes_and_gives_schemas() {
+    let server = Server::start(&[], &[]);
+    let (status, _, nodes) = server.call("GET", "/v1/nodes", None);
+    assert_eq!(status, 200);
+    assert!(
+        nodes.as_array().unwrap().iter().any(|n| n["name"] == NODE),
+        "{nodes}"
+    );
+
+    let (status, _, definition) = server.call("GET", &format!("/v1/nodes/{NODE}"), None);
+    assert_eq!(status, 200);
+    assert_eq!(definition["name"], NODE);
+
+    let (status, _, schema) = server.call("GET", &format!("/v1/nodes/{NODE}/schema?operation=get"), None);
+    assert_eq!(status, 200);
+    assert!(
+        schema["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("clientId")),
+        "{schema}"
+    );
+
+    let (status, _, body) = server.call("GET", &format!("/v1/nodes/{NODE}/schema?operation=fly"), None);
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (404, Some("unknownOperation"))
+    );
+
+    let (status, _, body) = server.call("GET", "/v1/nodes/noSuchNode", None);
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (404, Some("unknownNode"))
+    );
+
+    let (status, _, body) = server.call("GET", "/healthz", None);
+    assert_eq!((status, &body["status"]), (200, &json!("alive")));
+    let (status, _, _) = server.call("GET", "/readyz", None);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn runs_answer_the_run_document_with_a_status_that_says_what_happened() {
+    let sandbox = Sandbox::memory();
+    let dir = tempdir();
+    let server = Server::with_sandbox(&sandbox, dir.path());
+
+    // Success: the same document `nodehost run` prints.
+    let (status, doc) =
+        server.run(&json!({"operation": "create", "name": "Ana Served", "email": "ana@example.com"}));
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["items"][0]["json"]["name"], "Ana Served");
+    assert_eq!(doc["items"][0]["pairedItem"], json!({"item": 0}));
+    assert!(doc.get("error").is_none());
+    assert_eq!(sandbox.clients().len(), 1);
+
+    // Invalid items: 422, and nothing reached the API.
+    let before = sandbox.total_requests();
+    let (status, doc) = server.run(&json!([{"operation": "create", "name": "Ok"}, {"operation": "get"}]));
+    assert_eq!(status, 422, "{doc}");
+    assert_eq!(doc["error"]["reason"], "invalidItems");
+    assert_eq!(doc["error"]["invalidItems"][0]["item"], 1);
+    assert_eq!(sandbox.total_requests(), before, "a refused run sends nothing");
+    assert_eq!(sandbox.clients().len(), 1);
+
+    // An item failure stops the run: 424 with what was applied.
+    let (status, doc) = server.run(&json!([
+        {"operation": "getAll"},
+        {"operation": "get", "clientId": 999_999},
+        {"operation": "create", "name": "Never"}
+    ]));
+    assert_eq!(status, 424, "{doc}");
+    assert_eq!(doc["error"]["reason"], "itemFailed");
+    assert_eq!(doc["error"]["httpStatus"], 404);
+    assert_eq!(doc["error"]["applied"], json!([[0, 0]]));
+    assert_eq!(doc["error"]["notRun"], json!([[2, 2]]));
+
+    // Continue-on-fail: 200 with an error item.
+    let (status, doc) =
+        server.run(&json!({"continueOnFail": true, "items": [{"operation": "get", "clientId": 999_999}]}));
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["items"][0]["json"]["error"]["httpStatus"], 404);
+
+    // Malformed JSON: 400 with the place.
+    let (status, _, body) = server.call("POST", &format!("/v1/nodes/{NODE}/run"), Some("{\"operation\": "));
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["reason"], "invalidJson");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("line 1"),
+        "{body}"
+    );
+
+    // Unknown node: 404.
+    let (status, _, body) = server.call("POST", "/v1/nodes/noSuchNode/run", Some("[]"));
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (404, Some("unknownNode"))
+    );
+
+    // Credentials from the envelope win, and are never echoed.
+    let (status, doc) = server.run(&json!({
+        "credentials": {"baseUrl": sandbox.base_url(), "apiKey": "wrong-key-but-a-secret-1234"},
+        "items": [{"operation": "getAll"}]
+    }));
+    assert_eq!(status, 424, "{doc}");
+    assert_eq!(doc["error"]["httpStatus"], 401);
+    assert!(!doc.to_string().contains("wrong-key-but-a-secret-1234"));
+    assert!(!doc.to_string().contains(sandbox.api_key()));
+
+    let (status, stderr) = server.stop();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains(sandbox.api_key()), "{stderr}");
+}
+
+#[test]
+fn missing_credentials_are_a_400_that_says_how_to_give_them() {
+    let server = Server::start(&[], &[]);
+    let (status, doc) = server.run(&json!({"operation": "getAll"}));
+    assert_eq!(status, 400, "{doc}");
+    assert_eq!(doc["error"]["reason"], "missingCredentials");
+}
+
+#[test]
+fn a_token_is_required_when_set_and_compared_exactly() {
+    let token = "a-token-of-thirty-two-characters";
+    let server = Server::start(&[], &[("NODEHOST_TOKEN", token)]);
+    let path = "/v1/nodes";
+    let (status, headers, body) = server.call_with("GET", path, None, None);
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["reason"], "unauthenticated");
+    assert_eq!(headers["www-authenticate"], "Bearer");
+    let (status, _, _) = server.call_with("GET", path, None, Some("a-token-of-thirty-two-characterS"));
+    assert_eq!(status, 401);
+    let (status, _, _) = server.call_with("GET", path, None, Some("a-token-of-thirty-two-character"));
+    assert_eq!(status, 401);
+    let (status, _, _) = server.call_with("GET", path, None, Some(token));
+    assert_eq!(status, 200);
+    // Health is for load balancers: no token.
+    let (status, _, _) = server.call_with("GET", "/healthz", None, None);
+    assert_eq!(status, 200);
+    let (_, stderr) = server.stop();
+    assert!(!stderr.contains(token), "the token is never logged: {stderr}");
+}
+
+#[test]
+fn a_public_address_without_a_token_is_refused_at_start() {
+    let out = nodehost(["serve", "--listen", "0.0.0.0:0"]).run();
+    out.assert_code(2);
+    assert!(
+        out.stderr_text().contains("without a token"),
+        "{}",
+        out.stderr_text()
+    );
+}
+
+#[test]
+fn bodies_and_runs_over_the_limits_are_refused_before_anything_is_sent() {
+    let sandbox = Sandbox::memory();
+    let dir = tempdir();
+    let creds = sandbox.credentials(dir.path());
+    let server = Server::start(
+        &[
+            "--credentials",
+            creds.to_str().unwrap(),
+            "--max-body-mib",
+            "1",
+            "--max-items",
+            "3",
+        ],
+        &[],
+    );
+    let big = json!({"operation": "create", "name": "x".repeat(2 * 1024 * 1024)});
+    let (status, doc) = server.run(&big);
+    assert_eq!(
+        (status, doc["error"]["reason"].as_str()),
+        (413, Some("bodyTooLarge")),
+        "{doc}"
+    );
+    let four: Vec<Value> = (0..4)
+        .map(|i| json!({"operation": "create", "name": format!("c{i}")}))
+        .collect();
+    let (status, doc) = server.run(&Value::Array(four));
+    assert_eq!(
+        (status, doc["error"]["reason"].as_str()),
+        (413, Some("tooManyItems")),
+        "{doc}"
+    );
+    assert_eq!(sandbox.total_requests(), 0);
+}
+
+#[test]
+fn runs_beyond_the_limit_get_503_and_sigterm_gives_up_a_stuck_run_with_its_report() {
+    // The API answers headers, then stalls: the one run slot stays taken until shutdown.
+    let api = RawServer::start(|_, _| Action::StallAfterHeaders);
+    let server = Server::start(
+        &[
+            "--max-runs",
+            "1",
+            "--drain",
+            "1",
+            "--deadline",
+            "600",
+            "--timeout",
+            "600",
+        ],
+        &[],
+    );
+    let envelope = json!({
+        "credentials": {"baseUrl": api.base_url(), "apiKey": "k"},
+        "items": [{"operation": "create", "name": "Stuck"}]
+    });
+    let url = format!("{}/v1/nodes/{NODE}/run", server.base);
+    let first = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let r = reqwest::Client::new()
+                .post(url)
+                .body(envelope.to_string())
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        })
+    });
+    // The run holds its slot once its request reached the API.
+    while api.seen().is_empty() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (status, headers, body) = server.call("POST", &format!("/v1/nodes/{NODE}/run"), Some("[]"));
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (503, Some("overloaded")),
+        "{body}"
+    );
+    assert_eq!(headers["retry-after"], "1");
+    let (status, _, _) = server.call("GET", "/readyz", None);
+    assert_eq!(status, 503);
+
+    let (exit, stderr) = server.stop();
+    assert_eq!(exit.code(), Some(0), "{stderr}");
+    let (status, doc) = first.join().unwrap();
+    assert_eq!(status, 503, "{doc}");
+    assert_eq!(doc["error"]["reason"], "cancelled");
+    assert_eq!(
+        doc["error"]["maybeApplied"],
+        json!([[0, 0]]),
+        "a create given up may have been applied: {doc}"
+    );
+    api.stop();
+}
