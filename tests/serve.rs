@@ -169,12 +169,18 @@ fn runs_answer_the_run_document_with_a_status_that_says_what_happened() {
     assert_eq!(sandbox.total_requests(), before, "a refused run sends nothing");
     assert_eq!(sandbox.clients().len(), 1);
 
-    // An item failure stops the run: 424 with what was applied.
-    let (status, doc) = server.run(&json!([
+    // An item failure stops the run: 424 with what was applied. One item at a time, so the
+    // item after the failure is certainly not started.
+    let body = json!([
         {"operation": "getAll"},
         {"operation": "get", "clientId": 999_999},
         {"operation": "create", "name": "Never"}
-    ]));
+    ]);
+    let (status, _, doc) = server.call(
+        "POST",
+        &format!("/v1/nodes/{NODE}/run?concurrency=1"),
+        Some(&body.to_string()),
+    );
     assert_eq!(status, 424, "{doc}");
     assert_eq!(doc["error"]["reason"], "itemFailed");
     assert_eq!(doc["error"]["httpStatus"], 404);
@@ -356,4 +362,58 @@ fn runs_beyond_the_limit_get_503_and_sigterm_gives_up_a_stuck_run_with_its_repor
         "a create given up may have been applied: {doc}"
     );
     api.stop();
+}
+
+#[test]
+fn ndjson_streams_one_item_per_line_in_input_order_then_the_report() {
+    let sandbox = Sandbox::memory();
+    let dir = tempdir();
+    let server = Server::with_sandbox(&sandbox, dir.path());
+    let items: Vec<Value> = (0..40)
+        .map(|i| json!({"operation": "create", "name": format!("Client {i:02}")}))
+        .chain([json!({"operation": "get", "clientId": 999_999})])
+        .collect();
+    let url = format!("{}/v1/nodes/{NODE}/run?concurrency=16", server.base);
+    let (status, kind, text) = server.runtime.block_on(async {
+        let r = server
+            .http
+            .post(url)
+            .header("accept", "application/x-ndjson")
+            .body(Value::Array(items).to_string())
+            .send()
+            .await
+            .unwrap();
+        let kind = r.headers()["content-type"].to_str().unwrap().to_owned();
+        (r.status().as_u16(), kind, r.text().await.unwrap())
+    });
+    assert_eq!((status, kind.as_str()), (200, "application/x-ndjson"));
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 41, "40 items and the report: {text}");
+    for (i, line) in lines[..40].iter().enumerate() {
+        assert_eq!(line["pairedItem"]["item"], i);
+        assert_eq!(line["json"]["name"], format!("Client {i:02}"));
+    }
+    let last = &lines[40];
+    assert_eq!(last["done"], true);
+    assert_eq!(last["error"]["reason"], "itemFailed");
+    assert_eq!(last["error"]["applied"], json!([[0, 39]]));
+    assert_eq!(last["error"]["failed"], json!([[40, 40]]));
+    assert_eq!(sandbox.clients().len(), 40, "each created once");
+
+    // A refused run is a plain 422 document: nothing was sent, nothing to stream.
+    let (status, _, body) = server.runtime.block_on(async {
+        let r = server
+            .http
+            .post(format!("{}/v1/nodes/{NODE}/run", server.base))
+            .header("accept", "application/x-ndjson")
+            .body(r#"[{"operation":"get"}]"#)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), (), r.json::<Value>().await.unwrap())
+    });
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (422, Some("invalidItems"))
+    );
 }

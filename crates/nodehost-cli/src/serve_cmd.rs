@@ -385,8 +385,14 @@ async fn run_node(
     State(served): State<Arc<Served>>,
     Path(name): Path<String>,
     Query(query): Query<RunQuery>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Response {
+    let ndjson = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/x-ndjson"));
     let Ok(permit) = Arc::clone(&served.runs).try_acquire_owned() else {
         let mut response = error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -458,6 +464,9 @@ async fn run_node(
         node: Arc::from(node.name()),
         ..RunConfig::default()
     };
+    if ndjson {
+        return stream_run(served, node, input, config, cancel, permit).await;
+    }
     // The run goes on in its own task: a client that disconnects drops this handler, which
     // cancels the run (no new item starts; the ones in flight finish and are logged).
     let mut guard = CancelOnDrop(Some(cancel.clone()));
@@ -476,7 +485,10 @@ async fn run_node(
             };
             let result = served.host.run(&name, input, &config).await;
             timer.abort();
-            log_run(&name, items, &result, started.elapsed());
+            match &result {
+                Ok(d) => log_run(&name, items, d.error.as_ref(), false, started.elapsed()),
+                Err(_) => log_run(&name, items, None, true, started.elapsed()),
+            }
             drop(permit);
             result
         })
@@ -491,6 +503,96 @@ async fn run_node(
             "internal",
             "the run ended unexpectedly",
         ),
+    }
+}
+
+/// Items as NDJSON lines as they complete, in input order; the last line is `{"done": true}`,
+/// with the run's `error` when it stopped. Every item is validated first: a refused run is a
+/// plain 422 document, since nothing was sent.
+async fn stream_run(
+    served: Arc<Served>,
+    node: Arc<nodehost_core::HostedNode>,
+    input: nodehost_core::RunInput,
+    mut config: RunConfig,
+    cancel: CancellationToken,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) -> Response {
+    let secrets = match (node.credential(), &input.credentials) {
+        (Some(kind), Some(value)) => nodehost_core::Secrets::of_credentials(kind, value),
+        _ => nodehost_core::Secrets::none(),
+    };
+    let plan = match nodehost_core::Plan::new(
+        Arc::clone(&node),
+        input.parameters,
+        nodehost_core::UnknownFields::Reject,
+    ) {
+        Ok(p) => p.with_secrets(secrets.clone()),
+        Err(e) => return request_error(&e),
+    };
+    config.continue_on_fail = input.continue_on_fail.unwrap_or(false);
+    config.secrets = secrets;
+    let total = input.items.len();
+    let work = match plan.validate_all(input.items, config.continue_on_fail) {
+        Ok(work) => work,
+        Err(refused) => return run_response(refused.document(Vec::new(), Some(total))),
+    };
+    let session = match served.host.session(plan.node(), input.credentials).await {
+        Ok(s) => s,
+        Err(e) => return request_error(&RequestError::Setup(e)),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    let name = node.name().to_owned();
+    let deadline = served.run_deadline;
+    let timer_cancel = cancel.clone();
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(deadline).await;
+            timer_cancel.cancel();
+        });
+        let mut sink = LineSink(tx.clone());
+        let report =
+            nodehost_core::engine::execute(session, futures::stream::iter(work), &config, &mut sink).await;
+        timer.abort();
+        let error = report.error(Some(total));
+        let mut last = json!({"done": true});
+        if let Some(e) = &error {
+            last["error"] = e.to_value();
+        }
+        let _ = tx.send(line(&last)).await;
+        log_run(&name, total, error.as_ref(), false, started.elapsed());
+        drop(permit);
+    });
+    // Dropping the body (the client went away) cancels the run.
+    let guard = CancelOnDrop(Some(cancel));
+    let stream = futures::stream::unfold((rx, guard), |(mut rx, guard)| async move {
+        let next = rx.recv().await?;
+        Some((Ok::<_, std::convert::Infallible>(next), (rx, guard)))
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-ndjson"),
+        )],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+fn line(value: &impl serde::Serialize) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
+}
+
+struct LineSink(tokio::sync::mpsc::Sender<Vec<u8>>);
+
+impl nodehost_core::OutputSink for LineSink {
+    async fn send(&mut self, item: nodehost_core::OutputItem) -> std::io::Result<()> {
+        self.0
+            .send(line(&item))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
     }
 }
 
@@ -536,20 +638,19 @@ fn run_response(document: RunDocument) -> Response {
 }
 
 /// One line per run for log collectors: node, items, outcome, duration; never a secret.
-fn log_run(node: &str, items: usize, result: &Result<RunDocument, RequestError>, took: Duration) {
-    let outcome = match result {
-        Ok(d) => d
-            .error
-            .as_ref()
+fn log_run(node: &str, items: usize, error: Option<&nodehost_core::RunError>, refused: bool, took: Duration) {
+    let outcome = if refused {
+        "refused".to_owned()
+    } else {
+        error
             .and_then(|e| serde_json::to_value(e.reason).ok())
             .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "completed".to_owned()),
-        Err(_) => "refused".to_owned(),
+            .unwrap_or_else(|| "completed".to_owned())
     };
-    let (applied, maybe) = match result {
-        Ok(RunDocument { error: Some(e), .. }) => (e.applied.count(), e.maybe_applied.count()),
-        Ok(_) => (items, 0),
-        Err(_) => (0, 0),
+    let (applied, maybe) = match error {
+        Some(e) => (e.applied.count(), e.maybe_applied.count()),
+        None if refused => (0, 0),
+        None => (items, 0),
     };
     tracing::info!(
         node = %node,
