@@ -417,3 +417,49 @@ fn ndjson_streams_one_item_per_line_in_input_order_then_the_report() {
         (422, Some("invalidItems"))
     );
 }
+
+#[test]
+fn a_client_that_disconnects_cancels_its_run() {
+    // Every request stalls until the attempt's timeout: item 0 is in flight when the client
+    // goes away. Under continue-on-fail a run that was not cancelled would go on to all five.
+    let api = RawServer::start(|_, _| Action::StallAfterHeaders);
+    let server = Server::start(&["--max-tries", "1", "--timeout", "3"], &[]);
+    let envelope = json!({
+        "credentials": {"baseUrl": api.base_url(), "apiKey": "k"},
+        "continueOnFail": true,
+        "items": (0..5).map(|_| json!({"operation": "getAll"})).collect::<Vec<_>>()
+    });
+    let url = format!("{}/v1/nodes/{NODE}/run?concurrency=1", server.base);
+    let (hang_up, hung_up) = tokio::sync::oneshot::channel::<()>();
+    let client = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let request = reqwest::Client::new().post(url).body(envelope.to_string()).send();
+            tokio::select! {
+                _ = request => panic!("the run answered although its items stall"),
+                _ = hung_up => {}
+            }
+        });
+    });
+    while api.seen().is_empty() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    hang_up.send(()).unwrap();
+    client.join().unwrap();
+    // SIGTERM waits for the run to end (its item in flight times out), then exits.
+    let (exit, stderr) = server.stop();
+    assert_eq!(exit.code(), Some(0), "{stderr}");
+    assert_eq!(
+        api.seen().len(),
+        1,
+        "no item started after the client went away; stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("run of `gestorClientesMaxCliente` (5 item(s)): cancelled"),
+        "{stderr}"
+    );
+    api.stop();
+}

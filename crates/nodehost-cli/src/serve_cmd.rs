@@ -47,6 +47,7 @@ struct Served {
     max_items: usize,
     max_concurrency: usize,
     runs: Arc<Semaphore>,
+    max_runs: usize,
     run_deadline: Duration,
     item_deadline: Duration,
     /// Cancelled at shutdown once the drain time is over: gives up every run in flight.
@@ -108,6 +109,7 @@ pub async fn run(registry: Registry, args: ServeArgs) -> Result<(), CliError> {
         max_items: usize::try_from(args.max_items).unwrap_or(usize::MAX),
         max_concurrency: args.max_concurrency as usize,
         runs: Arc::new(Semaphore::new(args.max_runs as usize)),
+        max_runs: args.max_runs as usize,
         run_deadline,
         item_deadline: item_deadline(&args.connection)?,
         shutdown: CancellationToken::new(),
@@ -196,20 +198,39 @@ async fn serve(
         drain.as_secs_f64()
     ));
     stop.cancel();
-    let shutdown = served.shutdown.clone();
+    // Every run holds a slot until its task ends, also a run whose client went away (its
+    // connection is gone, but its items in flight still finish and are logged): all slots
+    // back means every run ended.
+    let max_runs = u32::try_from(served.max_runs).unwrap_or(u32::MAX);
+    let all_ended = || async {
+        let _ = server_done(&served.runs, max_runs).await;
+    };
     let mut server = server;
-    tokio::select! {
-        r = &mut server => return finished(r),
-        () = tokio::time::sleep(drain) => {}
+    let mut result = None;
+    let drained = tokio::time::timeout(drain, async {
+        result = Some((&mut server).await);
+        all_ended().await;
+    })
+    .await;
+    if drained.is_err() {
+        say(
+            "drain time over: giving up the runs still in flight (writes among them are reported as maybe applied)",
+        );
+        served.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(5), all_ended()).await;
     }
-    say(
-        "drain time over: giving up the runs still in flight (writes among them are reported as maybe applied)",
-    );
-    shutdown.cancel();
-    match tokio::time::timeout(Duration::from_secs(5), server).await {
-        Ok(r) => finished(r),
-        Err(_) => Ok(()),
+    match result {
+        Some(r) => finished(r),
+        None => match tokio::time::timeout(Duration::from_secs(5), server).await {
+            Ok(r) => finished(r),
+            Err(_) => Ok(()),
+        },
     }
+}
+
+/// Waits until every run slot is free.
+async fn server_done(runs: &Semaphore, max_runs: u32) -> bool {
+    runs.acquire_many(max_runs).await.is_ok()
 }
 
 fn finished(r: Result<std::io::Result<()>, tokio::task::JoinError>) -> Result<(), CliError> {
@@ -452,7 +473,10 @@ async fn run_node(
             .map(|(_, v)| v.clone());
     }
     let items = input.items.len();
-    let cancel = served.shutdown.child_token();
+    // `abort` (the deadline, the end of the drain) gives up the items in flight; `cancel` (the
+    // client went away) only stops new ones, so those in flight finish and are accounted.
+    let abort = served.shutdown.child_token();
+    let cancel = abort.child_token();
     let config = RunConfig {
         concurrency: query
             .concurrency
@@ -460,12 +484,12 @@ async fn run_node(
             .clamp(1, served.max_concurrency),
         item_deadline: Some(served.item_deadline),
         cancel: cancel.clone(),
-        abort: cancel.clone(),
+        abort: abort.clone(),
         node: Arc::from(node.name()),
         ..RunConfig::default()
     };
     if ndjson {
-        return stream_run(served, node, input, config, cancel, permit).await;
+        return stream_run(served, node, input, config, cancel, abort, permit).await;
     }
     // The run goes on in its own task: a client that disconnects drops this handler, which
     // cancels the run (no new item starts; the ones in flight finish and are logged).
@@ -477,10 +501,9 @@ async fn run_node(
         tokio::spawn(async move {
             let started = Instant::now();
             let timer = {
-                let cancel = cancel.clone();
                 tokio::spawn(async move {
                     tokio::time::sleep(deadline).await;
-                    cancel.cancel();
+                    abort.cancel();
                 })
             };
             let result = served.host.run(&name, input, &config).await;
@@ -515,6 +538,7 @@ async fn stream_run(
     input: nodehost_core::RunInput,
     mut config: RunConfig,
     cancel: CancellationToken,
+    abort: CancellationToken,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Response {
     let secrets = match (node.credential(), &input.credentials) {
@@ -543,7 +567,7 @@ async fn stream_run(
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
     let name = node.name().to_owned();
     let deadline = served.run_deadline;
-    let timer_cancel = cancel.clone();
+    let timer_cancel = abort;
     tokio::spawn(async move {
         let started = Instant::now();
         let timer = tokio::spawn(async move {
