@@ -463,3 +463,47 @@ fn a_client_that_disconnects_cancels_its_run() {
     );
     api.stop();
 }
+
+#[test]
+fn metrics_count_runs_and_items_by_outcome() {
+    let sandbox = Sandbox::memory();
+    let dir = tempdir();
+    let server = Server::with_sandbox(&sandbox, dir.path());
+    let (status, _) =
+        server.run(&json!([{"operation": "create", "name": "A"}, {"operation": "create", "name": "B"}]));
+    assert_eq!(status, 200);
+    let (status, _) = server.run(&json!({"operation": "get"}));
+    assert_eq!(status, 422);
+    let text = server.runtime.block_on(async {
+        let r = server
+            .http
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        r.text().await.unwrap()
+    });
+    let has = |line: &str| text.lines().any(|l| l == line);
+    assert!(
+        has(r#"nodehost_runs_total{node="gestorClientesMaxCliente",outcome="completed"} 1"#),
+        "{text}"
+    );
+    assert!(
+        has(r#"nodehost_runs_total{node="gestorClientesMaxCliente",outcome="invalidItems"} 1"#),
+        "{text}"
+    );
+    assert!(
+        has(r#"nodehost_items_total{node="gestorClientesMaxCliente",state="applied"} 2"#),
+        "{text}"
+    );
+    assert!(
+        has(r#"nodehost_items_total{node="gestorClientesMaxCliente",state="failed"} 1"#),
+        "{text}"
+    );
+    assert!(
+        has(r#"nodehost_run_duration_seconds_count{node="gestorClientesMaxCliente"} 2"#),
+        "{text}"
+    );
+    assert!(has("nodehost_runs_in_flight 0"), "{text}");
+}

@@ -23,6 +23,10 @@ use axum::routing::{get, post};
 use nodehost_core::{
     CancellationToken, Document, Host, Registry, RequestError, RunConfig, RunDocument, StopReason,
 };
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -37,7 +41,46 @@ use crate::stderr::{self, say};
 /// Items of one run executing at once when the request does not say.
 const DEFAULT_CONCURRENCY: usize = 8;
 
+type Labels = Vec<(&'static str, String)>;
+
+/// What `/metrics` shows, in Prometheus text.
+struct Metrics {
+    registry: prometheus_client::registry::Registry,
+    runs: Family<Labels, Counter>,
+    items: Family<Labels, Counter>,
+    duration: Family<Labels, Histogram, fn() -> Histogram>,
+    in_flight: Gauge,
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = prometheus_client::registry::Registry::with_prefix("nodehost");
+        let runs = Family::<Labels, Counter>::default();
+        let items = Family::<Labels, Counter>::default();
+        let duration: Family<Labels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 18)));
+        let in_flight = Gauge::default();
+        registry.register("runs", "Runs, by node and outcome", runs.clone());
+        registry.register("items", "Items of runs, by node and state", items.clone());
+        registry.register_with_unit(
+            "run_duration",
+            "How long runs took, by node",
+            prometheus_client::registry::Unit::Seconds,
+            duration.clone(),
+        );
+        registry.register("runs_in_flight", "Runs executing now", in_flight.clone());
+        Self {
+            registry,
+            runs,
+            items,
+            duration,
+            in_flight,
+        }
+    }
+}
+
 struct Served {
+    metrics: Metrics,
     host: Host,
     /// SHA-256 of the token; compared in constant time.
     token: Option<[u8; 32]>,
@@ -102,6 +145,7 @@ pub async fn run(registry: Registry, args: ServeArgs) -> Result<(), CliError> {
         }
     }
     let served = Arc::new(Served {
+        metrics: Metrics::new(),
         host: Host::with_options(registry, session_options(&args.connection)?),
         token,
         credentials,
@@ -168,6 +212,7 @@ fn router(served: Arc<Served>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "alive"})) }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         .merge(v1)
         .fallback(|| async {
             error(
@@ -319,6 +364,30 @@ async fn ready(State(served): State<Arc<Served>>) -> Response {
         );
     }
     Json(json!({"status": "ready"})).into_response()
+}
+
+async fn metrics(State(served): State<Arc<Served>>) -> Response {
+    let busy = served.max_runs.saturating_sub(served.runs.available_permits());
+    served
+        .metrics
+        .in_flight
+        .set(i64::try_from(busy).unwrap_or(i64::MAX));
+    let mut text = String::new();
+    if prometheus_client::encoding::text::encode(&mut text, &served.metrics.registry).is_err() {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "cannot encode the metrics",
+        );
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn list(State(served): State<Arc<Served>>) -> Response {
@@ -509,8 +578,15 @@ async fn run_node(
             let result = served.host.run(&name, input, &config).await;
             timer.abort();
             match &result {
-                Ok(d) => log_run(&name, items, d.error.as_ref(), false, started.elapsed()),
-                Err(_) => log_run(&name, items, None, true, started.elapsed()),
+                Ok(d) => log_run(
+                    &served.metrics,
+                    &name,
+                    items,
+                    d.error.as_ref(),
+                    false,
+                    started.elapsed(),
+                ),
+                Err(_) => log_run(&served.metrics, &name, items, None, true, started.elapsed()),
             }
             drop(permit);
             result
@@ -584,7 +660,14 @@ async fn stream_run(
             last["error"] = e.to_value();
         }
         let _ = tx.send(line(&last)).await;
-        log_run(&name, total, error.as_ref(), false, started.elapsed());
+        log_run(
+            &served.metrics,
+            &name,
+            total,
+            error.as_ref(),
+            false,
+            started.elapsed(),
+        );
         drop(permit);
     });
     // Dropping the body (the client went away) cancels the run.
@@ -662,7 +745,14 @@ fn run_response(document: RunDocument) -> Response {
 }
 
 /// One line per run for log collectors: node, items, outcome, duration; never a secret.
-fn log_run(node: &str, items: usize, error: Option<&nodehost_core::RunError>, refused: bool, took: Duration) {
+fn log_run(
+    metrics: &Metrics,
+    node: &str,
+    items: usize,
+    error: Option<&nodehost_core::RunError>,
+    refused: bool,
+    took: Duration,
+) {
     let outcome = if refused {
         "refused".to_owned()
     } else {
@@ -676,6 +766,29 @@ fn log_run(node: &str, items: usize, error: Option<&nodehost_core::RunError>, re
         None if refused => (0, 0),
         None => (items, 0),
     };
+    let by = |k: &'static str, v: &str| vec![("node", node.to_owned()), (k, v.to_owned())];
+    metrics.runs.get_or_create(&by("outcome", &outcome)).inc();
+    if let Some(e) = error {
+        for (state, n) in [
+            ("applied", e.applied.count()),
+            ("failed", e.failed.count()),
+            ("not_run", e.not_run.count()),
+            ("maybe_applied", e.maybe_applied.count()),
+        ] {
+            metrics.items.get_or_create(&by("state", state)).inc_by(n as u64);
+        }
+    } else if !refused {
+        metrics
+            .items
+            .get_or_create(&by("state", "applied"))
+            .inc_by(items as u64);
+    }
+    if !refused {
+        metrics
+            .duration
+            .get_or_create(&vec![("node", node.to_owned())])
+            .observe(took.as_secs_f64());
+    }
     tracing::info!(
         node = %node,
         items,
