@@ -26,17 +26,20 @@ pub fn item_deadline(args: &ConnectionArgs) -> Result<Duration, CliError> {
     }
 }
 
+/// A `--FLAG SECS` value: more than 0 and at most a day.
+pub fn seconds(flag: &str, v: f64) -> Result<Duration, CliError> {
+    if v.is_finite() && v > 0.0 && v <= 86_400.0 {
+        Ok(Duration::from_secs_f64(v))
+    } else {
+        Err(CliError::usage(format!(
+            "--{flag} must be between 0 and 86400 seconds, got {v}"
+        )))
+    }
+}
+
 /// Session options from the connection flags.
 pub fn session_options(args: &ConnectionArgs) -> Result<SessionOptions, CliError> {
-    let secs = |name: &str, v: f64| {
-        if v.is_finite() && v > 0.0 && v <= 86_400.0 {
-            Ok(Duration::from_secs_f64(v))
-        } else {
-            Err(CliError::usage(format!(
-                "--{name} must be between 0 and 86400 seconds, got {v}"
-            )))
-        }
-    };
+    let secs = seconds;
     if args.backoff_base_ms > args.backoff_cap_ms {
         return Err(CliError::usage(
             "--backoff-base-ms must not exceed --backoff-cap-ms",

@@ -106,15 +106,7 @@ pub async fn run(registry: Registry, args: ServeArgs) -> Result<(), CliError> {
             args.listen
         )));
     }
-    let secs = |flag: &str, v: f64| {
-        if v.is_finite() && v > 0.0 && v <= 86_400.0 {
-            Ok(Duration::from_secs_f64(v))
-        } else {
-            Err(CliError::usage(format!(
-                "--{flag} must be between 0 and 86400 seconds, got {v}"
-            )))
-        }
-    };
+    let secs = crate::connection::seconds;
     let run_deadline = secs("run-deadline", args.run_deadline)?;
     let drain = secs("drain", args.drain)?;
     let sandbox = if args.connection.sandbox {
