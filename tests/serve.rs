@@ -507,3 +507,137 @@ fn metrics_count_runs_and_items_by_outcome() {
     );
     assert!(has("nodehost_runs_in_flight 0"), "{text}");
 }
+
+/// An MCP client (rmcp's, over Streamable HTTP) against `/mcp`: the token is required, the
+/// tools are the node's operations, and a call runs with the server's credentials.
+#[test]
+fn mcp_is_served_at_slash_mcp_over_streamable_http_with_the_token() {
+    use rmcp::ServiceExt as _;
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let sandbox = Sandbox::memory();
+    let dir = tempdir();
+    let creds = sandbox.credentials(dir.path());
+    let token = "a-token-of-thirty-two-characters";
+    let server = Server::start(
+        &["--credentials", creds.to_str().unwrap()],
+        &[("NODEHOST_TOKEN", token)],
+    );
+    let url = format!("{}/mcp", server.base);
+
+    // Without the token: 401 before MCP sees the request.
+    let (status, headers, body) = server.call_with(
+        "POST",
+        "/mcp",
+        Some(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#),
+        None,
+    );
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    assert_eq!(headers["www-authenticate"], "Bearer");
+
+    server.runtime.block_on(async {
+        let config = StreamableHttpClientTransportConfig::with_uri(url.as_str()).auth_header(token);
+        let client =
+            ().serve(StreamableHttpClientTransport::from_config(config))
+                .await
+                .expect("the MCP handshake over HTTP succeeds");
+        let tools = client.list_all_tools().await.unwrap();
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+        for op in ["create", "get", "getAll", "update", "delete"] {
+            assert!(names.contains(&format!("{NODE}_{op}").as_str()), "{names:?}");
+        }
+
+        let created = client
+            .call_tool(
+                CallToolRequestParams::new(format!("{NODE}_create")).with_arguments(
+                    json!({"name": "Ana MCP", "email": "ana.mcp@example.com"})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                ),
+            )
+            .await
+            .unwrap();
+        assert_eq!(created.is_error, Some(false), "{created:?}");
+        let item = &created.structured_content.clone().unwrap()["items"][0];
+        assert_eq!(item["name"], "Ana MCP");
+
+        // A failure the model can act on is a result, and never shows the key.
+        let missing = client
+            .call_tool(
+                CallToolRequestParams::new(format!("{NODE}_get"))
+                    .with_arguments(json!({"clientId": 999_999}).as_object().unwrap().clone()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(missing.is_error, Some(true));
+        let text = format!("{missing:?}");
+        assert!(text.contains("404"), "{text}");
+        assert!(!text.contains(sandbox.api_key()), "{text}");
+        client.cancel().await.unwrap();
+    });
+    assert_eq!(sandbox.clients().len(), 1, "the create ran once");
+    let (status, stderr) = server.stop();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains(token) && !stderr.contains(sandbox.api_key()),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn mcp_without_server_side_credentials_says_how_to_give_them() {
+    let server = Server::start(&[], &[]);
+    let (status, _, body) = server.call(
+        "POST",
+        "/mcp",
+        Some(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#),
+    );
+    assert_eq!((status, body["error"]["reason"].as_str()), (404, Some("noTools")));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--credentials"),
+        "{body}"
+    );
+}
+
+/// A connection that sends nothing, or stops in the middle of a request, is closed after
+/// `--idle-timeout`; one that sent half a body gets a 408 first. The test waits for what the
+/// server does (the close), not for how long it takes.
+#[test]
+fn idle_and_stalled_connections_are_closed_after_the_idle_timeout() {
+    use std::io::{Read as _, Write as _};
+    let server = Server::start(&["--idle-timeout", "0.5"], &[]);
+    let addr = server.base.trim_start_matches("http://").to_owned();
+
+    // Connected, nothing sent: closed without an answer.
+    let mut silent = std::net::TcpStream::connect(&addr).unwrap();
+    silent.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut buf = Vec::new();
+    let read = silent.read_to_end(&mut buf);
+    assert!(read.is_ok(), "closed, not timed out on our side: {read:?}");
+
+    // Half a body: 408, and nothing run.
+    let mut half = std::net::TcpStream::connect(&addr).unwrap();
+    half.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        half,
+        "POST /v1/nodes/{NODE}/run HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"operation\""
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = half.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("requestTimeout"), "{answer}");
+
+    // The server itself is fine.
+    let (status, _, _) = server.call("GET", "/healthz", None);
+    assert_eq!(status, 200);
+}

@@ -93,8 +93,9 @@ never from the client. Stdout carries only MCP messages; logs go to stderr.")]
     #[command(after_help = "Examples:\n  nodehost serve --sandbox\n  \
 NODEHOST_TOKEN=$(cat token) nodehost serve --listen 0.0.0.0:5900 --credentials creds.json\n\n\
 Endpoints: GET /v1/nodes, GET /v1/nodes/NAME, GET /v1/nodes/NAME/schema[?operation=OP], \
-POST /v1/nodes/NAME/run[?concurrency=N] (body: the envelope `run` reads), GET /healthz, GET /readyz. \
-Every /v1 request needs `Authorization: Bearer TOKEN` when a token is set (--token-file or \
+POST /v1/nodes/NAME/run[?concurrency=N] (body: the envelope `run` reads), POST /mcp (MCP, \
+Streamable HTTP), GET /healthz, GET /readyz, GET /metrics, GET /openapi.json. \
+Every /v1 and /mcp request needs `Authorization: Bearer TOKEN` when a token is set (--token-file or \
 NODEHOST_TOKEN); a non-loopback --listen without a token is refused.")]
     Serve(ServeArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
@@ -200,7 +201,7 @@ pub struct ServeArgs {
     /// Address to listen on (port 0: any free port, printed at start).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5900")]
     pub listen: std::net::SocketAddr,
-    /// File holding the bearer token every /v1 request must carry (else NODEHOST_TOKEN).
+    /// File holding the bearer token every /v1 and /mcp request must carry (else NODEHOST_TOKEN).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
     /// Largest request body, in MiB.
@@ -221,6 +222,10 @@ pub struct ServeArgs {
     /// After SIGTERM, seconds running runs may take to finish before they are given up.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     pub drain: f64,
+    /// Seconds a connection may sit idle (between requests, or while a request's headers or
+    /// body are being sent) before it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub idle_timeout: f64,
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }

@@ -68,8 +68,8 @@ async fn serve(
         tools: args.tools.clone(),
         read_only: args.read_only,
     };
-    let (server, warnings) =
-        McpServer::new(host, offered, &filter, Some(deadline)).map_err(CliError::usage)?;
+    let (server, warnings) = McpServer::new(std::sync::Arc::new(host), offered, &filter, Some(deadline))
+        .map_err(CliError::usage)?;
     for w in warnings {
         say(w);
     }

@@ -23,10 +23,13 @@ use axum::routing::{get, post};
 use nodehost_core::{
     CancellationToken, Document, Host, Registry, RequestError, RunConfig, RunDocument, StopReason,
 };
+use nodehost_mcp::{McpServer, Offered, ToolFilter};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -81,7 +84,7 @@ impl Metrics {
 
 struct Served {
     metrics: Metrics,
-    host: Host,
+    host: Arc<Host>,
     /// SHA-256 of the token; compared in constant time.
     token: Option<[u8; 32]>,
     /// Server-side credentials, by credential type name.
@@ -93,6 +96,9 @@ struct Served {
     max_runs: usize,
     run_deadline: Duration,
     item_deadline: Duration,
+    /// How long a connection may wait for the client: between requests, or for the next part
+    /// of a request's headers or body.
+    idle: Duration,
     /// Cancelled at shutdown once the drain time is over: gives up every run in flight.
     shutdown: CancellationToken,
 }
@@ -109,6 +115,7 @@ pub async fn run(registry: Registry, args: ServeArgs) -> Result<(), CliError> {
     let secs = crate::connection::seconds;
     let run_deadline = secs("run-deadline", args.run_deadline)?;
     let drain = secs("drain", args.drain)?;
+    let idle = secs("idle-timeout", args.idle_timeout)?;
     let sandbox = if args.connection.sandbox {
         Some(EmbeddedSandbox::start(args.connection.sandbox_db.as_deref()).await?)
     } else {
@@ -136,19 +143,24 @@ pub async fn run(registry: Registry, args: ServeArgs) -> Result<(), CliError> {
             stderr::add_secrets(&nodehost_core::Secrets::of_credentials(kind, value));
         }
     }
+    let host = Arc::new(Host::with_options(registry, session_options(&args.connection)?));
+    let runs = Arc::new(Semaphore::new(args.max_runs as usize));
+    let shutdown = CancellationToken::new();
+    let mcp = mcp_server(&host, &credentials, item_deadline(&args.connection)?, &runs);
     let served = Arc::new(Served {
         metrics: Metrics::new(),
-        host: Host::with_options(registry, session_options(&args.connection)?),
+        host,
         token,
         credentials,
         max_body: usize::try_from(args.max_body_mib * 1024 * 1024).unwrap_or(usize::MAX),
         max_items: usize::try_from(args.max_items).unwrap_or(usize::MAX),
         max_concurrency: args.max_concurrency as usize,
-        runs: Arc::new(Semaphore::new(args.max_runs as usize)),
+        runs,
         max_runs: args.max_runs as usize,
         run_deadline,
         item_deadline: item_deadline(&args.connection)?,
-        shutdown: CancellationToken::new(),
+        idle,
+        shutdown,
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -167,7 +179,8 @@ pub async fn run(registry: Registry, args: ServeArgs) -> Result<(), CliError> {
     ));
     // On stdout, for scripts and supervisors that start it on port 0.
     println!("{}", json!({ "listening": format!("http://{local}") }));
-    let result = serve(listener, Arc::clone(&served), drain).await;
+    let app = router(Arc::clone(&served), mcp, !args.listen.ip().is_loopback());
+    let result = serve(listener, app, Arc::clone(&served), drain).await;
     if let Some(s) = sandbox {
         s.stop().await;
     }
@@ -193,14 +206,82 @@ fn token(args: &ServeArgs) -> Result<Option<[u8; 32]>, CliError> {
     Ok(Some(Sha256::digest(text.as_bytes()).into()))
 }
 
-/// The routes, with authentication on `/v1`.
-fn router(served: Arc<Served>) -> Router {
-    let v1 = Router::new()
+/// The MCP server of `/mcp`: every operation of the nodes the server holds credentials for (or
+/// that need none), each call holding a run slot like a run does. `None` when no node is left.
+fn mcp_server(
+    host: &Arc<Host>,
+    credentials: &[(String, Value)],
+    deadline: Duration,
+    runs: &Arc<Semaphore>,
+) -> Option<McpServer> {
+    let offered: Vec<Offered> = host
+        .registry()
+        .nodes()
+        .filter_map(|node| {
+            let credentials = match node.credential() {
+                None => None,
+                Some(kind) => Some(credentials.iter().find(|(k, _)| *k == kind.name)?.1.clone()),
+            };
+            Some(Offered {
+                node: Arc::clone(node),
+                credentials,
+            })
+        })
+        .collect();
+    if offered.is_empty() {
+        return None;
+    }
+    let (server, _) =
+        McpServer::new(Arc::clone(host), offered, &ToolFilter::default(), Some(deadline)).ok()?;
+    Some(server.with_slots(Arc::clone(runs)))
+}
+
+/// `/mcp`: the MCP server over Streamable HTTP, stateless (no session to pin a client to one
+/// replica) with plain JSON answers. Loopback listeners keep rmcp's DNS-rebinding guard (only
+/// loopback `Host`s); others have a token, which a rebinding page cannot send, and accept
+/// the `Host` a deployment gives them.
+fn mcp_service(
+    served: &Served,
+    mcp: McpServer,
+    public: bool,
+) -> StreamableHttpService<McpServer, NeverSessionManager> {
+    let mut config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_sse_keep_alive(None)
+        .with_max_request_body_bytes(served.max_body)
+        .with_cancellation_token(served.shutdown.child_token());
+    if public {
+        config = config.disable_allowed_hosts();
+    }
+    StreamableHttpService::new(
+        move || Ok(mcp.clone()),
+        Arc::new(NeverSessionManager::default()),
+        config,
+    )
+}
+
+/// The routes, with authentication on `/v1` and `/mcp`.
+fn router(served: Arc<Served>, mcp: Option<McpServer>, public: bool) -> Router {
+    let mut v1 = Router::new()
         .route("/v1/nodes", get(list))
         .route("/v1/nodes/{name}", get(definition))
         .route("/v1/nodes/{name}/schema", get(schema))
-        .route("/v1/nodes/{name}/run", post(run_node))
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&served), authenticate));
+        .route("/v1/nodes/{name}/run", post(run_node));
+    v1 = match mcp {
+        Some(mcp) => v1.route_service("/mcp", mcp_service(&served, mcp, public)),
+        None => v1.route(
+            "/mcp",
+            axum::routing::any(|| async {
+                error(
+                    StatusCode::NOT_FOUND,
+                    "noTools",
+                    "no node can be offered over MCP: tools run with the server's credentials; start serve with --credentials FILE or --sandbox",
+                )
+            }),
+        ),
+    };
+    let v1 = v1.route_layer(middleware::from_fn_with_state(Arc::clone(&served), authenticate));
     Router::new()
         .route("/healthz", get(|| async { Json(json!({"status": "alive"})) }))
         .route("/readyz", get(ready))
@@ -218,17 +299,12 @@ fn router(served: Arc<Served>) -> Router {
 
 async fn serve(
     listener: tokio::net::TcpListener,
+    app: Router,
     served: Arc<Served>,
     drain: Duration,
 ) -> Result<(), CliError> {
     let stop = CancellationToken::new();
-    let app = router(Arc::clone(&served));
-    let graceful = {
-        let stop = stop.clone();
-        async move { stop.cancelled().await }
-    };
-    let server =
-        tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(graceful).await });
+    let server = tokio::spawn(accept(listener, app, served.idle, stop.clone()));
     terminated().await;
     say(format!(
         "stopping: no new connections; runs in flight may take up to {}s to finish",
@@ -263,6 +339,47 @@ async fn serve(
             Err(_) => Ok(()),
         },
     }
+}
+
+/// Accepts connections until `stop`, then lets each finish the request it is answering and
+/// closes it. HTTP/1.1 only: the engines that call it speak it, and hyper's HTTP/1 server
+/// can bound the wait for a request (`idle`: a silent new connection, an idle keep-alive one,
+/// headers sent slowly), where the HTTP/1-or-2 sniffing of an auto server waits unbounded.
+async fn accept(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    idle: Duration,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(idle);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors and the like: the listener itself is fine, so wait
+                // a moment rather than spin.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stop.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// Waits until every run slot is free.
@@ -490,16 +607,33 @@ async fn run_node(
         Ok(node) => node,
         Err(e) => return request_error(&e),
     };
-    let bytes = match read_body(body, served.max_body).await {
+    let bytes = match read_body(body, served.max_body, served.idle).await {
         Ok(b) => b,
-        Err(()) => {
+        Err(BodyError::TooLarge) => {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "bodyTooLarge",
                 &format!(
-                    "the request body is larger than {} MiB (--max-body-mib), or could not be read",
+                    "the request body is larger than {} MiB (--max-body-mib)",
                     served.max_body / (1024 * 1024)
                 ),
+            );
+        }
+        Err(BodyError::Stalled) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                "requestTimeout",
+                &format!(
+                    "the request body stopped arriving for {}s (--idle-timeout); nothing was run",
+                    served.idle.as_secs_f64()
+                ),
+            );
+        }
+        Err(BodyError::Broken) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalidRequest",
+                "the request body could not be read; nothing was run",
             );
         }
     };
@@ -695,17 +829,30 @@ impl nodehost_core::OutputSink for LineSink {
     }
 }
 
+enum BodyError {
+    TooLarge,
+    /// Nothing arrived for the idle timeout.
+    Stalled,
+    Broken,
+}
+
 /// The body, up to `max` bytes. Past it the rest is read and dropped (up to 64 MiB more), so
-/// the client, still sending, gets to read the 413 rather than a reset connection.
-async fn read_body(body: Body, max: usize) -> Result<Vec<u8>, ()> {
+/// the client, still sending, gets to read the 413 rather than a reset connection. A gap of
+/// `idle` between two parts ends the read.
+async fn read_body(body: Body, max: usize, idle: Duration) -> Result<Vec<u8>, BodyError> {
     use futures::StreamExt as _;
     const DISCARD: usize = 64 * 1024 * 1024;
     let mut stream = body.into_data_stream();
     let mut bytes = Vec::new();
     let mut over = false;
     let mut dropped = 0usize;
-    while let Some(chunk) = stream.next().await {
-        let Ok(chunk) = chunk else { return Err(()) };
+    loop {
+        let chunk = match tokio::time::timeout(idle, stream.next()).await {
+            Err(_) => return Err(BodyError::Stalled),
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return Err(BodyError::Broken),
+            Ok(Some(Ok(chunk))) => chunk,
+        };
         if over {
             dropped += chunk.len();
             if dropped > DISCARD {
@@ -718,7 +865,7 @@ async fn read_body(body: Body, max: usize) -> Result<Vec<u8>, ()> {
             bytes.extend_from_slice(&chunk);
         }
     }
-    if over { Err(()) } else { Ok(bytes) }
+    if over { Err(BodyError::TooLarge) } else { Ok(bytes) }
 }
 
 fn run_response(document: RunDocument) -> Response {

@@ -26,6 +26,7 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
+use tokio::sync::Semaphore;
 
 /// The protocol revisions served: every revision with an `initialize` handshake up to
 /// 2025-11-25.
@@ -51,6 +52,7 @@ pub struct Offered {
     pub credentials: Option<Value>,
 }
 
+#[derive(Clone)]
 struct Entry {
     tool: Tool,
     node: Arc<HostedNode>,
@@ -58,19 +60,27 @@ struct Entry {
     credentials: Option<Value>,
 }
 
-/// The MCP server: its tools, and the host that runs them.
+/// The MCP server: its tools, and the host that runs them. Cloning is cheap (one `Arc`), so
+/// a transport that makes a server per session or per request (Streamable HTTP) shares one.
+#[derive(Clone)]
 pub struct McpServer {
-    host: Host,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    host: Arc<Host>,
     entries: Vec<Entry>,
     by_name: HashMap<String, usize>,
     deadline: Option<Duration>,
     secrets: Secrets,
+    /// When set, every call holds one of these while it runs; none free: the call is refused.
+    slots: Option<Arc<Semaphore>>,
 }
 
 impl std::fmt::Debug for McpServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("McpServer")
-            .field("tools", &self.by_name.keys().collect::<Vec<_>>())
+            .field("tools", &self.inner.by_name.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -90,7 +100,7 @@ impl McpServer {
     /// Returns the server and a warning per pattern that matched nothing; fails when a
     /// pattern is not a glob or no tool is left.
     pub fn new(
-        host: Host,
+        host: Arc<Host>,
         nodes: Vec<Offered>,
         filter: &ToolFilter,
         deadline: Option<Duration>,
@@ -160,19 +170,45 @@ impl McpServer {
             .collect();
         Ok((
             Self {
-                host,
-                entries,
-                by_name,
-                deadline,
-                secrets,
+                inner: Arc::new(Inner {
+                    host,
+                    entries,
+                    by_name,
+                    deadline,
+                    secrets,
+                    slots: None,
+                }),
             },
             warnings,
         ))
     }
 
+    /// Let every call hold one of `slots` while it runs (shared with the host's other runs, as
+    /// `nodehost serve` does); with none free, the call is answered "busy" and nothing is done.
+    #[must_use]
+    pub fn with_slots(self, slots: Arc<Semaphore>) -> Self {
+        let inner = match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.slots = Some(slots);
+                inner
+            }
+            Err(shared) => Inner {
+                host: Arc::clone(&shared.host),
+                entries: shared.entries.clone(),
+                by_name: shared.by_name.clone(),
+                deadline: shared.deadline,
+                secrets: shared.secrets.clone(),
+                slots: Some(slots),
+            },
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
     /// The tools, by name.
     pub fn tools(&self) -> Vec<Tool> {
-        self.entries.iter().map(|e| e.tool.clone()).collect()
+        self.inner.entries.iter().map(|e| e.tool.clone()).collect()
     }
 
     /// Run tool `name` on `arguments`: one item through the run pipeline. `Err` only for an
@@ -183,7 +219,8 @@ impl McpServer {
         arguments: Option<JsonObject>,
         cancel: CancellationToken,
     ) -> Result<CallToolResult, ErrorData> {
-        let Some(entry) = self.by_name.get(name).map(|&i| &self.entries[i]) else {
+        let this = &*self.inner;
+        let Some(entry) = this.by_name.get(name).map(|&i| &this.entries[i]) else {
             return Err(ErrorData::invalid_params(
                 format!(
                     "unknown tool `{}`; tools/list names the tools",
@@ -202,8 +239,20 @@ impl McpServer {
             )));
         }
         item.insert("operation".into(), json!(entry.operation));
+        let _slot = match &this.slots {
+            None => None,
+            Some(slots) => match Arc::clone(slots).try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    return Ok(failed(
+                        "the server is busy (every run slot is taken), nothing was done: call again in a moment"
+                            .into(),
+                    ));
+                }
+            },
+        };
         let plan = match Plan::new(Arc::clone(&entry.node), Map::new(), UnknownFields::Reject) {
-            Ok(plan) => plan.with_secrets(self.secrets.clone()),
+            Ok(plan) => plan.with_secrets(this.secrets.clone()),
             Err(e) => return Ok(failed(e.to_string())),
         };
         let work = plan.prepare(0, item);
@@ -211,24 +260,24 @@ impl McpServer {
             let list: Vec<String> = problems.problems.iter().map(ToString::to_string).collect();
             return Ok(failed(format!(
                 "invalid arguments, nothing was done: {}",
-                self.secrets.scrub(&list.join("; "))
+                this.secrets.scrub(&list.join("; "))
             )));
         }
-        let session = match self.host.session(plan.node(), entry.credentials.clone()).await {
+        let session = match this.host.session(plan.node(), entry.credentials.clone()).await {
             Ok(s) => s,
             Err(e) => {
                 return Ok(failed(
-                    self.secrets.scrub(&format!("the node could not start: {e}")),
+                    this.secrets.scrub(&format!("the node could not start: {e}")),
                 ));
             }
         };
         let config = RunConfig {
             concurrency: 1,
             continue_on_fail: true,
-            item_deadline: self.deadline,
+            item_deadline: this.deadline,
             cancel: cancel.clone(),
             abort: cancel,
-            secrets: self.secrets.clone(),
+            secrets: this.secrets.clone(),
             node: Arc::from(entry.node.name()),
             progress: None,
         };
