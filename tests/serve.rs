@@ -71,8 +71,8 @@ impl Server {
         token: Option<&str>,
     ) -> (u16, reqwest::header::HeaderMap, Value) {
         self.runtime.block_on(async {
-            let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-            let mut request = self.http.request(method, format!("{}{path}", self.base));
+            let verb = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            let mut request = self.http.request(verb, format!("{}{path}", self.base));
             if let Some(t) = token {
                 request = request.bearer_auth(t);
             }
@@ -86,6 +86,7 @@ impl Server {
             let headers = response.headers().clone();
             let text = response.text().await.expect("a body");
             let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+            documented(method, path, status, &headers, &value);
             (status, headers, value)
         })
     }
@@ -101,6 +102,62 @@ impl Server {
         let (status, _, stderr) = process.wait(Duration::from_secs(30));
         (status, stderr)
     }
+}
+
+/// The checked-in OpenAPI document.
+fn openapi() -> &'static Value {
+    static DOC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| {
+        let text = std::fs::read_to_string(nodehost_e2e::repo_file("openapi.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    })
+}
+
+/// Every answer these tests see is one the OpenAPI document promises: its status is listed
+/// for the endpoint, and its body validates against the schema given for its content type.
+fn documented(method: &str, path: &str, status: u16, headers: &reqwest::header::HeaderMap, body: &Value) {
+    let path = path.split('?').next().unwrap();
+    let parts: Vec<&str> = path.split('/').collect();
+    let template = match parts.as_slice() {
+        ["", "v1", "nodes", _] => "/v1/nodes/{name}".to_owned(),
+        ["", "v1", "nodes", _, tail] => format!("/v1/nodes/{{name}}/{tail}"),
+        _ => path.to_owned(),
+    };
+    let doc = openapi();
+    let Some(operation) = doc["paths"][&template].get(method.to_lowercase()) else {
+        // Only the fallback answers what the document does not list.
+        assert_eq!(
+            (status, body["error"]["reason"].as_str()),
+            (404, Some("notFound")),
+            "{method} {path}"
+        );
+        return;
+    };
+    let response = &operation["responses"][status.to_string()];
+    assert!(
+        response.is_object(),
+        "{method} {template} answered {status}, which the OpenAPI document does not list"
+    );
+    let content_type = headers[reqwest::header::CONTENT_TYPE].to_str().unwrap();
+    let media = content_type.split(';').next().unwrap();
+    let schema = &response["content"][media]["schema"];
+    assert!(
+        schema.is_object(),
+        "{method} {template} {status}: no schema for {media}"
+    );
+    let root = json!({"allOf": [schema], "components": doc["components"]});
+    let validator = jsonschema::validator_for(&root).unwrap();
+    if let Err(e) = validator.validate(body) {
+        panic!("{method} {template} {status}: the body does not match the document: {e}\n{body}");
+    }
+}
+
+#[test]
+fn the_openapi_document_is_served_as_checked_in() {
+    let server = Server::start(&[], &[]);
+    let (status, _, served) = server.call("GET", "/openapi.json", None);
+    assert_eq!(status, 200);
+    assert_eq!(&served, openapi());
 }
 
 #[test]

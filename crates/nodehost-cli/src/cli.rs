@@ -226,6 +226,9 @@ pub struct ServeArgs {
     /// body are being sent) before it is closed.
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub idle_timeout: f64,
+    /// Print the OpenAPI 3.1 document of the endpoints (what GET /openapi.json answers) and exit.
+    #[arg(long)]
+    pub openapi: bool,
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }

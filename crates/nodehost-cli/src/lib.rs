@@ -15,6 +15,7 @@ mod progress;
 mod run_cmd;
 pub mod sandbox_cmd;
 mod serve_cmd;
+mod serve_openapi;
 mod shell_cmd;
 pub mod stderr;
 
@@ -24,6 +25,7 @@ use nodehost_core::Registry;
 
 pub use cli::Cli;
 pub use describe_cmd::render;
+pub use serve_openapi::document as openapi_document;
 
 /// Every node this binary offers.
 pub fn registry() -> Registry {

@@ -39,6 +39,10 @@ use crate::CliError;
 use crate::cli::ServeArgs;
 use crate::connection::{EmbeddedSandbox, item_deadline, session_options};
 use crate::run_cmd::SANDBOX_CREDENTIAL;
+use crate::serve_openapi::{
+    ErrorBodyBody, JsonObjectBody, NdjsonLineBody, NodeSummariesBody, RunBodyBody, RunDocumentBody,
+    StatusBody, UnavailableBody,
+};
 use crate::stderr::{self, say};
 
 /// Items of one run executing at once when the request does not say.
@@ -82,7 +86,7 @@ impl Metrics {
     }
 }
 
-struct Served {
+pub(crate) struct Served {
     metrics: Metrics,
     host: Arc<Host>,
     /// SHA-256 of the token; compared in constant time.
@@ -104,6 +108,10 @@ struct Served {
 }
 
 pub async fn run(registry: Registry, args: ServeArgs) -> Result<(), CliError> {
+    if args.openapi {
+        print!("{}", crate::render(&crate::serve_openapi::document()));
+        return Ok(());
+    }
     let token = token(&args)?;
     if token.is_none() && !args.listen.ip().is_loopback() {
         return Err(CliError::usage(format!(
@@ -275,7 +283,7 @@ fn router(served: Arc<Served>, mcp: Option<McpServer>, public: bool) -> Router {
             axum::routing::any(|| async {
                 error(
                     StatusCode::NOT_FOUND,
-                    "noTools",
+                    Reason::NoTools,
                     "no node can be offered over MCP: tools run with the server's credentials; start serve with --credentials FILE or --sandbox",
                 )
             }),
@@ -283,14 +291,15 @@ fn router(served: Arc<Served>, mcp: Option<McpServer>, public: bool) -> Router {
     };
     let v1 = v1.route_layer(middleware::from_fn_with_state(Arc::clone(&served), authenticate));
     Router::new()
-        .route("/healthz", get(|| async { Json(json!({"status": "alive"})) }))
+        .route("/healthz", get(healthz))
+        .route("/openapi.json", get(openapi))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .merge(v1)
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
-                "notFound",
+                Reason::NotFound,
                 "no such endpoint; see /v1/nodes",
             )
         })
@@ -432,13 +441,92 @@ impl IntoResponse for Json {
     }
 }
 
-fn error(status: StatusCode, reason: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": {"reason": reason, "message": message}})),
-    )
-        .into_response()
+/// Every answer that is not a run document: `{"error": {"reason", "message"}}`.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
 }
+
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct ErrorDetail {
+    reason: Reason,
+    /// What was wrong and what to do, in words.
+    message: String,
+}
+
+/// Why a request was not answered with a run document.
+#[derive(Debug, Clone, Copy, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) enum Reason {
+    /// 401: no bearer token, or not the server's.
+    Unauthenticated,
+    /// 404: no such endpoint.
+    NotFound,
+    /// 404: no node of that name.
+    UnknownNode,
+    /// 404: the node has no operation of that name.
+    UnknownOperation,
+    /// 404: `/mcp` has no tool to offer (no server-side credentials).
+    NoTools,
+    /// 400: the body is not JSON; the message gives line and column.
+    InvalidJson,
+    /// 400: the body is JSON but not a run (an unknown envelope field, a bad parameter).
+    InvalidRequest,
+    /// 400: the node needs credentials and neither the request nor the server has them.
+    MissingCredentials,
+    /// 400: the credentials cannot be used (a field missing or of the wrong type).
+    InvalidCredentials,
+    /// 413: the body is over --max-body-mib.
+    BodyTooLarge,
+    /// 413: the run holds more items than --max-items.
+    TooManyItems,
+    /// 408: the body stopped arriving for --idle-timeout.
+    RequestTimeout,
+    /// 503: every run slot is taken (--max-runs); retry after `Retry-After`.
+    Overloaded,
+    /// 500: a defect; the message says what failed.
+    Internal,
+}
+
+fn error(status: StatusCode, reason: Reason, message: &str) -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            reason,
+            message: message.to_owned(),
+        },
+    };
+    (status, Json(serde_json::to_value(&body).unwrap_or(Value::Null))).into_response()
+}
+
+/// Alive: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive", body = StatusBody)))]
+pub(crate) async fn healthz() -> Response {
+    Json(json!({"status": "alive"})).into_response()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations",
+    responses((status = 200, description = "OpenAPI 3.1", body = JsonObjectBody)))]
+pub(crate) async fn openapi() -> Response {
+    static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    Json(DOCUMENT.get_or_init(crate::serve_openapi::document).clone()).into_response()
+}
+
+/// The MCP server (Streamable HTTP, stateless): every node operation the server holds
+/// credentials for as a tool. A JSON-RPC message in, its answer out, as the MCP
+/// specification's Streamable HTTP transport has them; any MCP client library speaks it.
+#[utoipa::path(post, path = "/mcp", tag = "mcp", security(("bearer" = [])),
+    request_body(content = JsonObjectBody, description = "A JSON-RPC 2.0 message (`initialize`, `tools/list`, `tools/call`, ...)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "The JSON-RPC answer", body = JsonObjectBody),
+        (status = 202, description = "A notification, accepted"),
+        (status = 404, description = "No node can be offered as a tool: the server has no credentials (`noTools`)", body = ErrorBodyBody),
+        (status = 413, description = "The body is over --max-body-mib"),
+        (status = 401, description = "No bearer token, or not the server's (`unauthenticated`)", body = ErrorBodyBody),
+    ))]
+#[allow(dead_code)] // Documents the rmcp service mounted at `/mcp`.
+pub(crate) fn mcp_doc() {}
 
 async fn authenticate(State(served): State<Arc<Served>>, request: Request, next: Next) -> Response {
     if let Some(expected) = &served.token {
@@ -452,7 +540,7 @@ async fn authenticate(State(served): State<Arc<Served>>, request: Request, next:
         if !ok {
             let mut response = error(
                 StatusCode::UNAUTHORIZED,
-                "unauthenticated",
+                Reason::Unauthenticated,
                 "missing or wrong bearer token: send `Authorization: Bearer TOKEN`",
             );
             response
@@ -464,18 +552,29 @@ async fn authenticate(State(served): State<Arc<Served>>, request: Request, next:
     next.run(request).await
 }
 
-async fn ready(State(served): State<Arc<Served>>) -> Response {
+/// Ready to take a run: a run slot is free.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "A run slot is free", body = StatusBody),
+        (status = 503, description = "Every run slot is taken (`overloaded`)", body = ErrorBodyBody),
+    ))]
+pub(crate) async fn ready(State(served): State<Arc<Served>>) -> Response {
     if served.runs.available_permits() == 0 {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
+            Reason::Overloaded,
             "every run slot is taken",
         );
     }
     Json(json!({"status": "ready"})).into_response()
 }
 
-async fn metrics(State(served): State<Arc<Served>>) -> Response {
+/// Prometheus metrics: runs by outcome, items by state, run durations, runs in flight.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses(
+        (status = 200, description = "OpenMetrics text: `nodehost_runs_total{node,outcome}`, `nodehost_items_total{node,state}`, `nodehost_run_duration_seconds` (histogram), `nodehost_runs_in_flight`", body = String, content_type = "application/openmetrics-text"),
+    ))]
+pub(crate) async fn metrics(State(served): State<Arc<Served>>) -> Response {
     let busy = served.max_runs.saturating_sub(served.runs.available_permits());
     served
         .metrics
@@ -485,7 +584,7 @@ async fn metrics(State(served): State<Arc<Served>>) -> Response {
     if prometheus_client::encoding::text::encode(&mut text, &served.metrics.registry).is_err() {
         return error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            Reason::Internal,
             "cannot encode the metrics",
         );
     }
@@ -499,11 +598,26 @@ async fn metrics(State(served): State<Arc<Served>>) -> Response {
         .into_response()
 }
 
-async fn list(State(served): State<Arc<Served>>) -> Response {
+/// The nodes this server runs.
+#[utoipa::path(get, path = "/v1/nodes", tag = "nodes", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One summary per node, as `nodehost list` prints them", body = NodeSummariesBody),
+        (status = 401, description = "No bearer token, or not the server's (`unauthenticated`); with `WWW-Authenticate: Bearer`", body = ErrorBodyBody),
+    ))]
+pub(crate) async fn list(State(served): State<Arc<Served>>) -> Response {
     Json(served.host.registry().summary()).into_response()
 }
 
-async fn definition(State(served): State<Arc<Served>>, Path(name): Path<String>) -> Response {
+/// A node's definition: n8n's node description, with its parameters' JSON Schema, as
+/// `nodehost describe` prints it and `node-definitions/` holds it.
+#[utoipa::path(get, path = "/v1/nodes/{name}", tag = "nodes", security(("bearer" = [])),
+    params(("name" = String, Path, description = "The node's name, as `GET /v1/nodes` gives it")),
+    responses(
+        (status = 200, description = "The definition", body = JsonObjectBody),
+        (status = 404, description = "No node of that name (`unknownNode`)", body = ErrorBodyBody),
+        (status = 401, description = "No bearer token, or not the server's (`unauthenticated`); with `WWW-Authenticate: Bearer`", body = ErrorBodyBody),
+    ))]
+pub(crate) async fn definition(State(served): State<Arc<Served>>, Path(name): Path<String>) -> Response {
     match served.host.node(&name) {
         Ok(node) => Json(node.definition().clone()).into_response(),
         Err(e) => request_error(&e),
@@ -511,11 +625,22 @@ async fn definition(State(served): State<Arc<Served>>, Path(name): Path<String>)
 }
 
 #[derive(serde::Deserialize)]
-struct SchemaQuery {
+pub(crate) struct SchemaQuery {
     operation: Option<String>,
 }
 
-async fn schema(
+/// The JSON Schema of one item of a run (of one operation's items with `operation`).
+#[utoipa::path(get, path = "/v1/nodes/{name}/schema", tag = "nodes", security(("bearer" = [])),
+    params(
+        ("name" = String, Path, description = "The node's name"),
+        ("operation" = Option<String>, Query, description = "Only this operation's parameters"),
+    ),
+    responses(
+        (status = 200, description = "A JSON Schema (2020-12)", body = JsonObjectBody),
+        (status = 404, description = "No such node (`unknownNode`) or operation (`unknownOperation`, the message lists them)", body = ErrorBodyBody),
+        (status = 401, description = "No bearer token, or not the server's (`unauthenticated`); with `WWW-Authenticate: Bearer`", body = ErrorBodyBody),
+    ))]
+pub(crate) async fn schema(
     State(served): State<Arc<Served>>,
     Path(name): Path<String>,
     Query(query): Query<SchemaQuery>,
@@ -535,7 +660,7 @@ async fn schema(
                 .collect();
             error(
                 StatusCode::NOT_FOUND,
-                "unknownOperation",
+                Reason::UnknownOperation,
                 &format!(
                     "unknown operation `{}` of node `{name}`; supported: {}",
                     query
@@ -553,19 +678,19 @@ async fn schema(
 }
 
 fn request_error(e: &RequestError) -> Response {
-    let (status, reason) = match e {
-        RequestError::UnknownNode { .. } => (StatusCode::NOT_FOUND, "unknownNode"),
+    let (status, reason): (StatusCode, Reason) = match e {
+        RequestError::UnknownNode { .. } => (StatusCode::NOT_FOUND, Reason::UnknownNode),
         RequestError::Setup(nodehost_core::SetupError::MissingCredentials { .. }) => {
-            (StatusCode::BAD_REQUEST, "missingCredentials")
+            (StatusCode::BAD_REQUEST, Reason::MissingCredentials)
         }
-        RequestError::Setup(_) => (StatusCode::BAD_REQUEST, "invalidCredentials"),
-        _ => (StatusCode::BAD_REQUEST, "invalidRequest"),
+        RequestError::Setup(_) => (StatusCode::BAD_REQUEST, Reason::InvalidCredentials),
+        _ => (StatusCode::BAD_REQUEST, Reason::InvalidRequest),
     };
     error(status, reason, &e.to_string())
 }
 
 #[derive(serde::Deserialize)]
-struct RunQuery {
+pub(crate) struct RunQuery {
     concurrency: Option<usize>,
 }
 
@@ -580,7 +705,30 @@ impl Drop for CancelOnDrop {
     }
 }
 
-async fn run_node(
+/// Run items through a node: every item is validated before anything is sent, then they run
+/// with bounded concurrency, retries where safe, and outputs in input order.
+#[utoipa::path(post, path = "/v1/nodes/{name}/run", tag = "runs", security(("bearer" = [])),
+    params(
+        ("name" = String, Path, description = "The node's name"),
+        ("concurrency" = Option<u32>, Query, description = "Items executing at once (default 8, at most --max-concurrency)"),
+        ("Accept" = Option<String>, Header, description = "`application/x-ndjson` streams one output item per line as they complete, in input order, then a `done` line"),
+    ),
+    request_body(content = RunBodyBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The run completed (under continue-on-fail, failed items are error items)", content(
+            (RunDocumentBody = "application/json"),
+            (NdjsonLineBody = "application/x-ndjson"),
+        )),
+        (status = 422, description = "Items were invalid; nothing was sent. `error.reason` is `invalidItems` and `error.invalidItems` names each item and field", body = RunDocumentBody),
+        (status = 424, description = "The run stopped on an item failure (`itemFailed`, with `httpStatus` and the API's `details`); `applied`, `notRun` and `maybeApplied` say what happened to every item", body = RunDocumentBody),
+        (status = 400, description = "Not JSON (`invalidJson`, with line and column), not a run (`invalidRequest`), or credentials missing (`missingCredentials`) or unusable (`invalidCredentials`)", body = ErrorBodyBody),
+        (status = 404, description = "No node of that name (`unknownNode`)", body = ErrorBodyBody),
+        (status = 408, description = "The body stopped arriving for --idle-timeout (`requestTimeout`); nothing was run", body = ErrorBodyBody),
+        (status = 413, description = "The body is over --max-body-mib (`bodyTooLarge`) or holds more than --max-items items (`tooManyItems`); nothing was run", body = ErrorBodyBody),
+        (status = 503, description = "Every run slot is taken (`overloaded`, with `Retry-After`), or the run was given up at --run-deadline or at shutdown (the run document, `cancelled`)", body = UnavailableBody),
+        (status = 401, description = "No bearer token, or not the server's (`unauthenticated`); with `WWW-Authenticate: Bearer`", body = ErrorBodyBody),
+    ))]
+pub(crate) async fn run_node(
     State(served): State<Arc<Served>>,
     Path(name): Path<String>,
     Query(query): Query<RunQuery>,
@@ -595,7 +743,7 @@ async fn run_node(
     let Ok(permit) = Arc::clone(&served.runs).try_acquire_owned() else {
         let mut response = error(
             StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
+            Reason::Overloaded,
             "too many runs at once; retry after the time Retry-After gives",
         );
         response
@@ -612,7 +760,7 @@ async fn run_node(
         Err(BodyError::TooLarge) => {
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "bodyTooLarge",
+                Reason::BodyTooLarge,
                 &format!(
                     "the request body is larger than {} MiB (--max-body-mib)",
                     served.max_body / (1024 * 1024)
@@ -622,7 +770,7 @@ async fn run_node(
         Err(BodyError::Stalled) => {
             return error(
                 StatusCode::REQUEST_TIMEOUT,
-                "requestTimeout",
+                Reason::RequestTimeout,
                 &format!(
                     "the request body stopped arriving for {}s (--idle-timeout); nothing was run",
                     served.idle.as_secs_f64()
@@ -632,7 +780,7 @@ async fn run_node(
         Err(BodyError::Broken) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                "invalidRequest",
+                Reason::InvalidRequest,
                 "the request body could not be read; nothing was run",
             );
         }
@@ -642,7 +790,7 @@ async fn run_node(
         Err(e) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                "invalidJson",
+                Reason::InvalidJson,
                 &format!("request body: {e}"),
             );
         }
@@ -650,7 +798,7 @@ async fn run_node(
     if input.items.len() > served.max_items {
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "tooManyItems",
+            Reason::TooManyItems,
             &format!(
                 "the run has {} items; the most one run may hold is {} (--max-items)",
                 input.items.len(),
@@ -725,7 +873,7 @@ async fn run_node(
         Ok(Err(e)) => request_error(&e),
         Err(_) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            Reason::Internal,
             "the run ended unexpectedly",
         ),
     }

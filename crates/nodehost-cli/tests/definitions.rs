@@ -116,3 +116,59 @@ fn every_definition_reads_back_as_the_same_description() {
         assert_eq!(&read, kind);
     }
 }
+
+#[test]
+fn checked_in_openapi_document_matches_the_code() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../openapi.json");
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == nodehost_cli::render(&nodehost_cli::openapi_document()),
+        "openapi.json is out of date; regenerate with `cargo run -q -- serve --openapi > openapi.json`"
+    );
+}
+
+#[test]
+fn the_openapi_document_documents_every_endpoint_and_status() {
+    let doc = nodehost_cli::openapi_document();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let run = &doc["paths"]["/v1/nodes/{name}/run"]["post"]["responses"];
+    for status in ["200", "400", "401", "404", "408", "413", "422", "424", "503"] {
+        assert!(
+            run[status]["description"].is_string(),
+            "run status {status}: {run}"
+        );
+    }
+    for path in [
+        "/v1/nodes",
+        "/v1/nodes/{name}",
+        "/v1/nodes/{name}/schema",
+        "/v1/nodes/{name}/run",
+        "/mcp",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
+    // Every `$ref` names a schema the document has.
+    let text = doc.to_string();
+    for part in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = &part[..part.find('"').unwrap()];
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "`{name}` is referred to but not defined"
+        );
+    }
+    // Every reason the server sends is one the document lists.
+    let reasons = doc["components"]["schemas"]["Reason"].to_string();
+    for reason in [
+        "unauthenticated",
+        "overloaded",
+        "bodyTooLarge",
+        "tooManyItems",
+        "invalidJson",
+    ] {
+        assert!(reasons.contains(reason), "{reason}: {reasons}");
+    }
+}

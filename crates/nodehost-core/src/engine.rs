@@ -93,6 +93,32 @@ pub struct OutputItem {
     pub paired_item: usize,
 }
 
+impl schemars::JsonSchema for OutputItem {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "OutputItem".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "One output item, as n8n has them.",
+            "type": "object",
+            "properties": {
+                "json": {
+                    "type": "object",
+                    "description": "The output object. Under continue-on-fail, a failed item is `{\"error\": {\"message\", ...}}` (with `httpStatus`, `details`, `maybeApplied` when known)."
+                },
+                "pairedItem": {
+                    "type": "object",
+                    "description": "The input item it came from.",
+                    "properties": {"item": {"type": "integer", "minimum": 0}},
+                    "required": ["item"]
+                }
+            },
+            "required": ["json", "pairedItem"]
+        })
+    }
+}
+
 impl Serialize for OutputItem {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;

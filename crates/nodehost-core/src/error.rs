@@ -108,7 +108,7 @@ pub enum SetupError {
 }
 
 /// One problem found in one item's parameters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Problem {
     /// JSON pointer-like dotted path of the field (`""` for the item itself).
     pub path: String,

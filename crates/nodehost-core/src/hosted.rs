@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::description::{
     CredentialType, DescriptionError, LockTemplates, NodeDescription, OperationDescription, OperationHints,
@@ -574,10 +574,25 @@ impl DynSession for DynamicSession {
 /// The `nodehost list` entry of a node.
 pub(crate) fn summary(node: &HostedNode) -> Value {
     let d = &node.description;
-    json!({
-        "name": d.name,
-        "displayName": d.display_name,
-        "version": d.version,
-        "description": d.description,
+    serde_json::to_value(NodeSummary {
+        name: d.name.clone(),
+        display_name: d.display_name.clone(),
+        version: d.version,
+        description: d.description.clone(),
     })
+    .unwrap_or(Value::Null)
+}
+
+/// One node as `nodehost list` and `GET /v1/nodes` show it.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeSummary {
+    /// The name to run it by.
+    pub name: String,
+    /// The name the editor shows.
+    pub display_name: String,
+    /// The node's version.
+    pub version: u32,
+    /// What it does.
+    pub description: String,
 }

@@ -65,13 +65,13 @@ pub use description::{
 pub use document::{Document, DocumentError};
 pub use engine::{FnSink, ItemFailure, OutputItem, OutputSink, Progress, RunConfig, WorkItem};
 pub use error::{ItemProblems, NodeError, Problem, SetupError};
-pub use hosted::{DynSession, DynamicNode, HostedNode, JsonSession, NodeBackend, Prepared};
+pub use hosted::{DynSession, DynamicNode, HostedNode, JsonSession, NodeBackend, NodeSummary, Prepared};
 pub use input::{InputError, RunInput};
 pub use node::{ItemContext, Json, Lock, NoCredentials, Node, NodeInfo, SessionOptions};
 pub use output::Output;
 pub use pipeline::{Host, Plan, RequestError};
 pub use registry::{Registry, RegistryError};
-pub use report::{Ranges, RunDocument, RunError, RunReport, StopCause, StopReason};
+pub use report::{InvalidItem, Ranges, RunDocument, RunError, RunReport, StopCause, StopReason};
 pub use retry::RetryPolicy;
 pub use secrets::Secrets;
 pub use tokio_util::sync::CancellationToken;

@@ -3,6 +3,7 @@
 //! (invalid items with nothing sent, an item failure, cancellation, output that could not be
 //! written), always carrying the `applied`, `failed`, `notRun` and `maybeApplied` ranges.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -11,8 +12,11 @@ use crate::error::ItemProblems;
 use crate::secrets::Secrets;
 
 /// Sorted, merged index ranges (inclusive), for compact reports on long runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(transparent)]
+#[schemars(
+    description = "Item indices as sorted, merged inclusive `[first, last]` pairs: `[[0, 2], [5, 5]]` is items 0, 1, 2 and 5."
+)]
 pub struct Ranges(Vec<(usize, usize)>);
 
 impl Ranges {
@@ -197,7 +201,7 @@ impl RunReport {
 }
 
 /// How a run stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum StopReason {
     /// Items were invalid; nothing was sent.
@@ -211,7 +215,7 @@ pub enum StopReason {
 }
 
 /// One invalid item in a refusal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct InvalidItem {
     /// Index of the item.
     pub item: usize,
@@ -232,7 +236,7 @@ impl From<&ItemProblems> for InvalidItem {
 }
 
 /// The `error` member of a run document.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunError {
     /// What stopped the run, in one line.
@@ -242,7 +246,7 @@ pub struct RunError {
     /// For an item failure: `item`, `problems` or the node's members (`httpStatus`, `details`).
     #[serde(flatten)]
     pub failure: Map<String, Value>,
-    /// For a refusal: every invalid item (up to [`MAX_LISTED_INVALID`]).
+    /// For a refusal: every invalid item (the first 1,000, [`MAX_LISTED_INVALID`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub invalid_items: Vec<InvalidItem>,
     /// For a refusal: invalid items not listed.
@@ -275,7 +279,7 @@ impl RunError {
 }
 
 /// The answer to a run: its output items in input order and, when it stopped early, why.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct RunDocument {
     /// Output items, in input order.
     pub items: Vec<OutputItem>,
