@@ -259,6 +259,21 @@ fn runs_answer_the_run_document_with_a_status_that_says_what_happened() {
         "{body}"
     );
 
+    // A query string that is not a number: a JSON 400 like every other error.
+    let (status, _, body) = server.call(
+        "POST",
+        &format!("/v1/nodes/{NODE}/run?concurrency=many"),
+        Some("[]"),
+    );
+    assert_eq!(
+        (status, body["error"]["reason"].as_str()),
+        (400, Some("invalidRequest"))
+    );
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("concurrency"),
+        "{body}"
+    );
+
     // Unknown node: 404.
     let (status, _, body) = server.call("POST", "/v1/nodes/noSuchNode/run", Some("[]"));
     assert_eq!(

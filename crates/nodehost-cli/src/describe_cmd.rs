@@ -29,21 +29,9 @@ pub fn schema(registry: &Registry, args: SchemaArgs) -> Result<(), CliError> {
     let node = registry
         .get(&args.node)
         .ok_or_else(|| unknown_node(registry, &args.node))?;
-    match node.item_schema(args.operation.as_deref()) {
-        Some(schema) => print_json(&schema, true),
-        None => {
-            let ops: Vec<&str> = node
-                .description()
-                .operations
-                .iter()
-                .map(|o| o.value.as_str())
-                .collect();
-            Err(CliError::usage(format!(
-                "Unknown operation: {} (supported: {})",
-                args.operation.unwrap_or_default(),
-                ops.join(", ")
-            )))
-        }
+    match node.schema_of(args.operation.as_deref()) {
+        Ok(schema) => print_json(&schema, true),
+        Err(message) => Err(CliError::usage(message)),
     }
 }
 

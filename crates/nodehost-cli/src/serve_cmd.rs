@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -643,38 +644,29 @@ pub(crate) struct SchemaQuery {
 pub(crate) async fn schema(
     State(served): State<Arc<Served>>,
     Path(name): Path<String>,
-    Query(query): Query<SchemaQuery>,
+    query: Result<Query<SchemaQuery>, QueryRejection>,
 ) -> Response {
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(&e),
+    };
     let node = match served.host.node(&name) {
         Ok(node) => node,
         Err(e) => return request_error(&e),
     };
-    match node.item_schema(query.operation.as_deref()) {
-        Some(schema) => Json(schema).into_response(),
-        None => {
-            let ops: Vec<&str> = node
-                .description()
-                .operations
-                .iter()
-                .map(|o| o.value.as_str())
-                .collect();
-            error(
-                StatusCode::NOT_FOUND,
-                Reason::UnknownOperation,
-                &format!(
-                    "unknown operation `{}` of node `{name}`; supported: {}",
-                    query
-                        .operation
-                        .as_deref()
-                        .unwrap_or_default()
-                        .chars()
-                        .take(80)
-                        .collect::<String>(),
-                    ops.join(", ")
-                ),
-            )
-        }
+    match node.schema_of(query.operation.as_deref()) {
+        Ok(schema) => Json(schema).into_response(),
+        Err(message) => error(StatusCode::NOT_FOUND, Reason::UnknownOperation, &message),
     }
+}
+
+/// A query string axum cannot read (`?concurrency=many`): the same JSON error as the rest.
+fn bad_query(e: &QueryRejection) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        Reason::InvalidRequest,
+        &format!("query string: {}", e.body_text()),
+    )
 }
 
 fn request_error(e: &RequestError) -> Response {
@@ -731,10 +723,14 @@ impl Drop for CancelOnDrop {
 pub(crate) async fn run_node(
     State(served): State<Arc<Served>>,
     Path(name): Path<String>,
-    Query(query): Query<RunQuery>,
+    query: Result<Query<RunQuery>, QueryRejection>,
     headers: axum::http::HeaderMap,
     body: Body,
 ) -> Response {
+    let query = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(&e),
+    };
     let ndjson = headers
         .get_all(header::ACCEPT)
         .iter()

@@ -252,6 +252,16 @@ impl HostedNode {
         }
     }
 
+    /// [`Self::item_schema`], or the error that names the operations there are.
+    pub fn schema_of(&self, operation: Option<&str>) -> Result<Value, String> {
+        self.item_schema(operation).ok_or_else(|| {
+            crate::validate::unknown_operation(
+                operation.unwrap_or_default(),
+                self.description.operations.iter().map(|o| o.value.as_str()),
+            )
+        })
+    }
+
     /// Validate resolved parameters (with `operation`) and prepare them for execution.
     pub fn prepare(
         &self,

@@ -137,14 +137,9 @@ impl Validator {
             }
         };
         let Some(&index) = self.by_name.get(op_name) else {
-            let supported: Vec<&str> = self.operation_names().collect();
             return vec![Problem {
                 path: String::new(),
-                message: format!(
-                    "Unknown operation: {} (supported: {})",
-                    truncate(op_name, 60),
-                    supported.join(", ")
-                ),
+                message: unknown_operation(op_name, self.operation_names()),
             }];
         };
         let op = &self.operations[index];
@@ -400,4 +395,14 @@ pub(crate) fn truncate(s: &str, max_chars: usize) -> String {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_owned(),
     }
+}
+
+/// The one wording of an unknown operation, for a run's items, `nodehost schema` and
+/// `GET /v1/nodes/{name}/schema`.
+pub(crate) fn unknown_operation<'a>(given: &str, supported: impl Iterator<Item = &'a str>) -> String {
+    format!(
+        "Unknown operation: {} (supported: {})",
+        truncate(given, 60),
+        supported.collect::<Vec<_>>().join(", ")
+    )
 }
