@@ -122,6 +122,52 @@ impl Harness {
         }
     }
 
+    /// The harness's runtime, for benchmarks that drive HTTP themselves.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// `nodehost run NODE` on one item read from stdin, with the sandbox's credentials in the
+    /// environment, as a process to spawn.
+    pub fn run_one(&self, sandbox: &Sandbox) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(&self.nodehost);
+        cmd.args(["run", NODE])
+            .env("GESTOR_CLIENTES_MAX_BASE_URL", &sandbox.base_url)
+            .env("GESTOR_CLIENTES_MAX_API_KEY", API_KEY)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        cmd
+    }
+
+    /// `nodehost serve` on a free loopback port with the sandbox's credentials in the
+    /// environment; returns the process and its base URL.
+    pub fn serve(&self, sandbox: &Sandbox) -> anyhow::Result<(std::process::Child, String)> {
+        use std::io::BufRead as _;
+        let mut child = Command::new(&self.nodehost)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("GESTOR_CLIENTES_MAX_BASE_URL", &sandbox.base_url)
+            .env("GESTOR_CLIENTES_MAX_API_KEY", API_KEY)
+            .env_remove("RUST_LOG")
+            .env_remove("NODEHOST_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(File::create(self.dir.path().join("serve.err"))?))
+            .spawn()
+            .context("cannot start nodehost serve")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        let listening: serde_json::Value =
+            serde_json::from_str(&line).with_context(|| format!("nodehost serve printed {line:?}"))?;
+        let base = listening["listening"]
+            .as_str()
+            .context("no `listening` line from nodehost serve")?
+            .to_owned();
+        Ok((child, base))
+    }
+
     /// Writes `n` Get-By-ID items (ids 1..=SEEDED in turn) and returns the file.
     pub fn input(&self, n: usize, format: Format) -> anyhow::Result<PathBuf> {
         let name = match format {

@@ -14,6 +14,7 @@ mod benches;
 mod harness;
 mod measure;
 mod raw_client;
+mod serve_bench;
 mod stats;
 
 use std::path::PathBuf;
@@ -54,6 +55,8 @@ enum Command {
     Memory(benches::MemoryArgs),
     /// 5. Concurrency pays: speed-up at high concurrency with 10 ms of sandbox latency.
     Concurrency(benches::ConcurrencyArgs),
+    /// 7. `nodehost serve`: one-item runs over HTTP vs `nodehost run` per request; items vs raw.
+    Serve(serve_bench::ServeArgs),
     /// Benchmarks 1, 2, 4 and 5 with their default settings, in that order.
     All,
     /// The baseline client the benchmarks compare nodehost with (reads stdin, writes stdout).
@@ -106,6 +109,7 @@ fn benchmark(nodehost: Option<PathBuf>, command: &Command, cpus: &[usize]) -> an
         Command::Startup(a) => benches::startup(&h, a),
         Command::Memory(a) => benches::memory(&h, a),
         Command::Concurrency(a) => benches::concurrency(&h, a),
+        Command::Serve(a) => serve_bench::serve(&h, a),
         Command::All => {
             benches::overhead(&h, &defaults()?)?;
             benches::startup(&h, &defaults()?)?;

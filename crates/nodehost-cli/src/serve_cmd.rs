@@ -134,15 +134,14 @@ pub async fn run(registry: Registry, args: ServeArgs) -> Result<(), CliError> {
     if let Some(s) = &sandbox {
         credentials.push((SANDBOX_CREDENTIAL.to_owned(), s.credentials()));
     }
-    if args.connection.credentials.is_some() {
-        // `--credentials FILE` serves every node whose credential type it fits.
-        for node in registry.nodes() {
-            if let Some(kind) = node.credential()
-                && !credentials.iter().any(|(k, _)| *k == kind.name)
-                && let Some(value) = crate::connection::credentials(node, None, &args.connection)?
-            {
-                credentials.push((kind.name.clone(), value));
-            }
+    // `--credentials FILE` serves every node whose credential type it fits; without it, the
+    // environment variables of each credential type (as `nodehost run` reads them).
+    for node in registry.nodes() {
+        if let Some(kind) = node.credential()
+            && !credentials.iter().any(|(k, _)| *k == kind.name)
+            && let Some(value) = crate::connection::credentials(node, None, &args.connection)?
+        {
+            credentials.push((kind.name.clone(), value));
         }
     }
     for node in registry.nodes() {
