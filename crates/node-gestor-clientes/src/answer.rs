@@ -14,7 +14,11 @@ use crate::params::ClientId;
 const API: &str = "Gestor Clientes Max API";
 
 /// The answer to `GET /clients`: one object per client.
-pub(crate) fn client_list(response: &Response, redactor: &Redactor) -> Result<Vec<Output>, NodeError> {
+pub(crate) fn client_list(
+    response: &Response,
+    redactor: &Redactor,
+    request: &str,
+) -> Result<Vec<Output>, NodeError> {
     if response.is_success()
         && let Some(clients) = pass_through_list(&response.body, redactor)
     {
@@ -23,7 +27,7 @@ pub(crate) fn client_list(response: &Response, redactor: &Redactor) -> Result<Ve
     let value = success_json(response, redactor, false)?;
     let Value::Array(items) = value else {
         return Err(NodeError::new(format!(
-            "{API} answered {} to GET /clients with {}, expected a JSON array of clients",
+            "{API} answered {} to {request} with {}, expected a JSON array of clients",
             status_text(response.status),
             describe(&value)
         ))
@@ -35,7 +39,7 @@ pub(crate) fn client_list(response: &Response, redactor: &Redactor) -> Result<Ve
         .map(|(i, item)| match item {
             Value::Object(record) => Ok(redacted_record(record, redactor)),
             other => Err(NodeError::new(format!(
-                "{API} answered GET /clients with an array whose element {i} is {}, expected a \
+                "{API} answered {request} with an array whose element {i} is {}, expected a \
                  client object",
                 describe(&other)
             ))

@@ -89,7 +89,22 @@ impl GestorSession {
     /// `GET /clients`.
     pub async fn list_clients(&self, item: &ItemContext) -> Result<Vec<Output>, NodeError> {
         let response = self.send(Method::GET, &["clients"], NO_BODY, item).await?;
-        answer::client_list(&response, &self.redactor)
+        answer::client_list(&response, &self.redactor, "GET /clients")
+    }
+
+    /// `GET /clients/search?q=...`: the records the API's search matches.
+    pub async fn search_clients(&self, q: &str, item: &ItemContext) -> Result<Vec<Output>, NodeError> {
+        let response = self
+            .send_to(Method::GET, self.search_url(q), NO_BODY, item)
+            .await?;
+        answer::client_list(&response, &self.redactor, "GET /clients/search")
+    }
+
+    /// The URL of a search for `q` (percent-encoded by `url`).
+    pub fn search_url(&self, q: &str) -> Url {
+        let mut url = self.url(&["clients", "search"]);
+        url.query_pairs_mut().append_pair("q", q);
+        url
     }
 
     /// `GET /clients/{id}`.
@@ -132,6 +147,27 @@ impl GestorSession {
         answer::deleted(&response, &self.redactor, id)
     }
 
+    /// A request as a dry run shows it: method, URL, the headers it carries (the key
+    /// redacted) and its body, with `sent: false`.
+    pub fn describe(&self, method: &Method, url: &Url, body: Option<&impl Serialize>) -> Json {
+        let mut headers = Json::new();
+        headers.insert("Authorization".into(), "Bearer [REDACTED]".into());
+        headers.insert("Accept".into(), "application/json".into());
+        let body = body.and_then(|b| serde_json::to_value(b).ok());
+        if body.is_some() {
+            headers.insert("Content-Type".into(), "application/json".into());
+        }
+        let mut request = Json::new();
+        request.insert("method".into(), method.as_str().into());
+        request.insert("url".into(), url.as_str().into());
+        request.insert("headers".into(), headers.into());
+        if let Some(body) = body {
+            request.insert("body".into(), body);
+        }
+        request.insert("sent".into(), false.into());
+        request
+    }
+
     /// `GET /test-connection`: who the key belongs to.
     pub async fn test_connection(&self) -> Result<String, NodeError> {
         let item = ItemContext::detached(0);
@@ -143,7 +179,7 @@ impl GestorSession {
 
     /// `{base}/{segments...}`. Segments are percent-encoded by `url`, and IDs are digits only,
     /// so nothing a user types can change the path.
-    fn url(&self, segments: &[&str]) -> Url {
+    pub(crate) fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
         // `open` checked that the base URL can take a path, so this cannot fail.
         if let Ok(mut path) = url.path_segments_mut() {
@@ -161,10 +197,20 @@ impl GestorSession {
         body: Option<&(impl Serialize + ?Sized)>,
         item: &ItemContext,
     ) -> Result<Response, NodeError> {
+        self.send_to(method, self.url(segments), body, item).await
+    }
+
+    async fn send_to(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&(impl Serialize + ?Sized)>,
+        item: &ItemContext,
+    ) -> Result<Response, NodeError> {
         let writes = method != Method::GET;
         // `Accept: application/json` is the HTTP client's default header.
-        let mut request = Request::new(method, self.url(segments))
-            .sensitive_header(AUTHORIZATION, self.authorization.clone());
+        let mut request =
+            Request::new(method, url).sensitive_header(AUTHORIZATION, self.authorization.clone());
         if let Some(body) = body {
             request = request.json_body(body).map_err(NodeError::internal)?;
         }

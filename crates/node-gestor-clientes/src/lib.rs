@@ -12,11 +12,12 @@ pub mod credentials;
 pub mod formats;
 mod node;
 pub mod params;
+mod upsert;
 
 pub use api::GestorSession;
 pub use credentials::{CREDENTIAL_NAME, GestorCredentials};
 pub use node::{ClienteNode, NODE_NAME};
 pub use params::{
-    ClientChanges, ClientFields, ClientId, ClientRef, ClienteParams, CreateParams, GetAllParams,
-    PaymentStatus, Status, UpdateParams,
+    ClientChanges, ClientFields, ClientId, ClientRef, ClienteParams, CreateParams, GetAllParams, MatchBy,
+    PaymentStatus, SearchParams, Status, UpdateParams, UpsertParams,
 };

@@ -50,6 +50,118 @@ pub enum ClienteParams {
     #[schemars(extend("x-operation" = {"displayName": "Delete", "action": "Delete a client",
         "hints": "delete", "locks": {"read": ["clients"], "write": ["client/{clientId|int}"]}}))]
     Delete(ClientRef),
+    /// Find clients by a search term (the API's search), one output item per match.
+    #[schemars(extend("x-operation" = {"displayName": "Search", "action": "Search clients",
+        "hints": "read", "locks": {"write": ["clients"]}}))]
+    Search(SearchParams),
+    /// Create the client, or update the one with the same CPF or email: found by `matchBy`,
+    /// only the fields that differ are sent, and nothing when none does.
+    // Upserts with the same CPF or email run in input order, so a batch never creates one
+    // client twice; like every write, they wait for an earlier listing and hold later ones.
+    // Repeating one is harmless (the second finds the client and sends nothing), hence the
+    // hints of an update; its create is still a POST, never retried once it may have arrived.
+    #[schemars(extend("x-operation" = {"displayName": "Create or Update", "action": "Create or update a client",
+        "hints": "update", "locks": {"read": ["clients"], "write": ["cpf/{cpf|digits}", "email/{email|lower}"]}}))]
+    Upsert(UpsertParams),
+}
+
+/// Parameters of `search`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(inline)]
+pub struct SearchParams {
+    /// What to look for; the API matches it inside the name, email, phone, CPF or city.
+    #[schemars(title = "Search Term", with = "SearchTerm")]
+    pub q: NonEmptyString,
+    /// Return every match; when false, return at most `limit` matches.
+    #[schemars(title = "Return All")]
+    #[serde(default = "default_true")]
+    pub return_all: bool,
+    /// The most matches to return when `returnAll` is false.
+    #[schemars(title = "Limit", schema_with = "limit_schema")]
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+}
+
+/// The schema of a search term: one to 200 characters.
+struct SearchTerm;
+
+impl JsonSchema for SearchTerm {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "SearchTerm".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "minLength": 1, "maxLength": 200 })
+    }
+}
+
+/// Which field identifies the client an upsert updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(inline)]
+pub enum MatchBy {
+    Cpf,
+    Email,
+}
+
+/// Parameters of `upsert`: those of `create`, and which of its fields finds the client.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(inline, transform = match_field_required)]
+pub struct UpsertParams {
+    /// The field that finds the existing client: `cpf` (its digits) or `email` (ignoring
+    /// case). It must be given in the item.
+    #[schemars(title = "Match By")]
+    pub match_by: MatchBy,
+    /// The client; on create it is the `POST /clients` body, on update only the fields that
+    /// differ from the stored record are sent.
+    #[serde(flatten)]
+    pub client: CreateParams,
+}
+
+/// `matchBy: cpf` needs a `cpf` that is not null, and `matchBy: email` an `email`. One
+/// `if`/`then`/`else` (the core carries those keywords into each operation's schema).
+fn match_field_required(schema: &mut Schema) {
+    if let Some(object) = schema.as_object_mut() {
+        let when =
+            |by: &str| serde_json::json!({"properties": {"matchBy": {"const": by}}, "required": ["matchBy"]});
+        let needs =
+            |field: &str| serde_json::json!({"required": [field], "properties": {field: {"type": "string"}}});
+        object.insert("if".into(), when("cpf"));
+        object.insert("then".into(), needs("cpf"));
+        object.insert(
+            "else".into(),
+            serde_json::json!({"if": when("email"), "then": needs("email")}),
+        );
+    }
+}
+
+impl UpsertParams {
+    /// The normalised value the client is found by (CPF digits, email in lower case), or
+    /// `None` when the item does not give it (validation refuses such an item first).
+    pub fn match_key(&self) -> Option<String> {
+        match self.match_by {
+            MatchBy::Cpf => self
+                .client
+                .fields
+                .cpf
+                .clone()
+                .flatten()
+                .map(|c| c.as_str().to_owned()),
+            MatchBy::Email => self
+                .client
+                .fields
+                .email
+                .clone()
+                .flatten()
+                .map(|e| e.as_str().trim().to_lowercase()),
+        }
+    }
 }
 
 /// Parameters of `create`; serialized, they are the `POST /clients` body.

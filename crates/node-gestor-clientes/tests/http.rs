@@ -912,3 +912,158 @@ async fn base_url_without_trailing_slash_builds_the_same_paths() {
     assert_eq!(requests.len(), 2);
     assert!(requests.iter().all(|r| r.url.path() == "/api/clients/3"));
 }
+
+#[tokio::test]
+async fn search_sends_the_term_encoded_and_returns_one_item_per_match() {
+    let server = MockServer::start().await;
+    respond(
+        &server,
+        "GET",
+        "/api/clients/search",
+        ResponseTemplate::new(200).set_body_json(json!([record(1, "Ana Maria"), record(2, "Ana Paula")])),
+    )
+    .await;
+    let out = run(
+        &server,
+        json!({"operation": "search", "q": "Ana & Co", "returnAll": false, "limit": 1}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].to_value().unwrap()["name"], "Ana Maria");
+    let request = only_request(&server).await;
+    assert_eq!(request.method.as_str(), "GET");
+    assert_eq!(request.url.path(), "/api/clients/search");
+    assert_eq!(request.url.query(), Some("q=Ana+%26+Co"));
+    assert_headers(&request, false);
+}
+
+/// A mock API for upserts: the search answers `found`; POST and PUT answer the body back with
+/// an id. Returns the requests it received, after the run.
+async fn upsert_against(found: Value, item: Value) -> (Result<Vec<Output>, NodeError>, Vec<Request>) {
+    let server = MockServer::start().await;
+    respond(
+        &server,
+        "GET",
+        "/api/clients/search",
+        ResponseTemplate::new(200).set_body_json(found),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path("/api/clients"))
+        .respond_with(|r: &Request| {
+            let mut body: Value = serde_json::from_slice(&r.body).unwrap();
+            body["id"] = json!(100);
+            ResponseTemplate::new(201).set_body_json(body)
+        })
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .respond_with(|r: &Request| {
+            let mut body = record(7, "Ana");
+            for (k, v) in serde_json::from_slice::<Json>(&r.body).unwrap() {
+                body[k] = v;
+            }
+            ResponseTemplate::new(200).set_body_json(body)
+        })
+        .mount(&server)
+        .await;
+    let result = run(&server, item).await;
+    (result, server.received_requests().await.unwrap())
+}
+
+fn described(requests: &[Request]) -> Vec<String> {
+    requests
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}{}",
+                r.method,
+                r.url.path(),
+                r.url.query().map(|q| format!("?{q}")).unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn upsert_with_no_client_of_that_cpf_creates_it() {
+    // The search matches substrings: a longer CPF that contains this one is not the client.
+    let (out, requests) = upsert_against(
+        json!([{"id": 3, "name": "Bia", "cpf": "152998224725"}]),
+        json!({"operation": "upsert", "matchBy": "cpf", "name": "Ana", "cpf": "529.982.247-25", "city": "Recife"}),
+    )
+    .await;
+    assert_eq!(
+        described(&requests),
+        ["GET /api/clients/search?q=52998224725", "POST /api/clients"]
+    );
+    let body: Value = serde_json::from_slice(&requests[1].body).unwrap();
+    assert_eq!(
+        body,
+        json!({"name": "Ana", "cpf": "52998224725", "city": "Recife"})
+    );
+    let out = out.unwrap()[0].to_value().unwrap();
+    assert_eq!(
+        (out["id"].clone(), out["upsert"].clone()),
+        (json!(100), json!("created"))
+    );
+}
+
+#[tokio::test]
+async fn upsert_of_a_known_email_puts_only_the_fields_that_differ() {
+    let mut stored = record(7, "Ana");
+    stored["email"] = json!("ana@example.com");
+    stored["phone"] = json!("81 1111");
+    let (out, requests) = upsert_against(
+        json!([stored]),
+        json!({"operation": "upsert", "matchBy": "email", "name": "Ana", "email": "ANA@Example.com", "phone": "81 9999"}),
+    )
+    .await;
+    assert_eq!(
+        described(&requests),
+        [
+            "GET /api/clients/search?q=ana%40example.com",
+            "PUT /api/clients/7"
+        ]
+    );
+    let body: Value = serde_json::from_slice(&requests[1].body).unwrap();
+    assert_eq!(body, json!({"phone": "81 9999"}));
+    let out = out.unwrap()[0].to_value().unwrap();
+    assert_eq!(out["upsert"], "updated");
+    assert_eq!(out["changedFields"], json!(["phone"]));
+    assert_eq!(out["phone"], "81 9999");
+}
+
+#[tokio::test]
+async fn upsert_with_nothing_to_change_sends_no_write() {
+    let mut stored = record(7, "Ana");
+    stored["cpf"] = json!("52998224725");
+    stored["city"] = json!("Recife");
+    let (out, requests) = upsert_against(
+        json!([stored]),
+        json!({"operation": "upsert", "matchBy": "cpf", "name": "Ana", "cpf": "52998224725", "city": "Recife"}),
+    )
+    .await;
+    assert_eq!(described(&requests), ["GET /api/clients/search?q=52998224725"]);
+    let out = out.unwrap()[0].to_value().unwrap();
+    assert_eq!(
+        (out["id"].clone(), out["upsert"].clone()),
+        (json!(7), json!("unchanged"))
+    );
+    assert_eq!(out["changedFields"], json!([]));
+}
+
+#[tokio::test]
+async fn upsert_matching_two_clients_fails_naming_them_and_writes_nothing() {
+    let (out, requests) = upsert_against(
+        json!([{"id": 3, "cpf": "52998224725"}, {"id": 9, "cpf": "529.982.247-25"}]),
+        json!({"operation": "upsert", "matchBy": "cpf", "name": "Ana", "cpf": "52998224725"}),
+    )
+    .await;
+    assert_eq!(described(&requests), ["GET /api/clients/search?q=52998224725"]);
+    let error = out.unwrap_err();
+    assert!(error.message.contains("ids 3, 9"), "{}", error.message);
+    assert_eq!(error.details, Some(json!({"matchingIds": [3, 9]})));
+    assert_no_key(&error);
+}

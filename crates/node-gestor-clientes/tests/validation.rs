@@ -132,3 +132,27 @@ fn get_all_limit_must_be_positive() {
         vec!["limit"]
     );
 }
+
+#[test]
+fn an_upsert_needs_the_field_it_matches_by() {
+    assert_eq!(
+        problems(json!({"operation": "upsert", "matchBy": "cpf", "name": "Ana", "cpf": "529.982.247-25"})),
+        vec![]
+    );
+    assert_eq!(
+        problems(json!({"operation": "upsert", "matchBy": "email", "name": "Ana", "email": "a@b.co"})),
+        vec![]
+    );
+    for item in [
+        json!({"operation": "upsert", "matchBy": "cpf", "name": "Ana", "email": "a@b.co"}),
+        json!({"operation": "upsert", "matchBy": "cpf", "name": "Ana", "cpf": null}),
+    ] {
+        let found = problems(item.clone());
+        let text = format!("{found:?}");
+        assert!(text.contains("cpf"), "{item}: {text}");
+    }
+    let found = problems(json!({"operation": "upsert", "matchBy": "phone", "name": "Ana"}));
+    assert_eq!(found[0].path, "matchBy", "{found:?}");
+    let found = problems(json!({"operation": "upsert", "name": "Ana", "cpf": "529.982.247-25"}));
+    assert!(format!("{found:?}").contains("matchBy"), "{found:?}");
+}

@@ -345,6 +345,11 @@ pub struct RunArgs {
     /// Pretty-print the output document (not with --ndjson).
     #[arg(long, conflicts_with = "ndjson")]
     pub pretty: bool,
+    /// Validate everything and print, per item, the requests it would send (the key redacted),
+    /// sending no write; reads a node needs in order to decide (an upsert's search) are sent
+    /// and marked `"sent": true`.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub connection: ConnectionArgs,
 }

@@ -39,6 +39,12 @@ pub async fn run(registry: Registry, args: RunArgs, quiet: bool) -> Result<(), C
     let node = host
         .node(&args.node)
         .map_err(|e| CliError::usage(e.to_string()))?;
+    if args.dry_run && !node.supports_dry_run() {
+        return Err(CliError::usage(format!(
+            "node `{}` does not support --dry-run (its definition does not declare `supportsDryRun`); nothing was sent",
+            node.name()
+        )));
+    }
     let cli_parameters = parse_parameters(args.parameters.as_deref())?;
     let unknown = if args.ignore_unknown_fields {
         UnknownFields::Ignore
@@ -192,6 +198,7 @@ impl Invocation {
             // Counted only when shown: no atomic per item otherwise.
             progress: crate::progress::wanted(self.quiet)
                 .then(|| Arc::new(nodehost_core::Progress::default())),
+            dry_run: args.dry_run,
         }
     }
 

@@ -39,6 +39,9 @@ pub struct NodeDescription {
     pub credential: Option<String>,
     /// Whether AI agents may call the node as a tool (n8n `usableAsTool`).
     pub usable_as_tool: bool,
+    /// Whether a dry run may be given to the node: it then describes the requests it would
+    /// send instead of sending its writes (`supportsDryRun` in the definition).
+    pub supports_dry_run: bool,
     /// The n8n form (`properties`), published as is.
     pub properties: Vec<Value>,
     /// JSON Schema 2020-12 of one item's parameters: one `oneOf` branch per operation.
@@ -232,6 +235,9 @@ impl NodeDescription {
             .collect();
         def.insert("credentials".into(), Value::Array(credentials));
         def.insert("usableAsTool".into(), json!(self.usable_as_tool));
+        if self.supports_dry_run {
+            def.insert("supportsDryRun".into(), json!(true));
+        }
         def.insert("properties".into(), Value::Array(self.properties.clone()));
         let operations: Map<String, Value> = self
             .operations
@@ -375,6 +381,10 @@ impl NodeDescription {
                 .unwrap_or_else(|| vec!["transform".to_owned()]),
             icon: text("icon"),
             usable_as_tool: def.get("usableAsTool").and_then(Value::as_bool).unwrap_or(false),
+            supports_dry_run: def
+                .get("supportsDryRun")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             name,
             display_name,
             version,

@@ -48,6 +48,9 @@ pub struct RunConfig {
     pub node: Arc<str>,
     /// Counts of settled items, for a progress display (`None`: not counted).
     pub progress: Option<Arc<Progress>>,
+    /// A dry run: every item's context says so, and the node describes its writes instead
+    /// of sending them. Check [`crate::HostedNode::supports_dry_run`] before asking for one.
+    pub dry_run: bool,
 }
 
 impl Default for RunConfig {
@@ -61,6 +64,7 @@ impl Default for RunConfig {
             secrets: Secrets::none(),
             node: Arc::from(""),
             progress: None,
+            dry_run: false,
         }
     }
 }
@@ -242,6 +246,7 @@ where
         secrets: config.secrets.clone(),
         node: Arc::clone(&config.node),
         progress: config.progress.clone(),
+        dry_run: config.dry_run,
     }));
     let mut report = RunReport {
         secrets: config.secrets.clone(),
@@ -287,6 +292,7 @@ struct Shared {
     secrets: Secrets,
     node: Arc<str>,
     progress: Option<Arc<Progress>>,
+    dry_run: bool,
 }
 
 impl Shared {
@@ -318,6 +324,7 @@ impl Shared {
             index,
             deadline: self.deadline.map(|d| tokio::time::Instant::now() + d),
             cancel: self.cancel.clone(),
+            dry_run: self.dry_run,
         };
         let result = match context.deadline {
             None => session.execute(prepared, &context).await,

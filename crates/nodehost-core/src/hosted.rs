@@ -252,6 +252,11 @@ impl HostedNode {
         }
     }
 
+    /// Whether a dry run may be given to the node ([`crate::RunConfig::dry_run`]).
+    pub fn supports_dry_run(&self) -> bool {
+        self.description.supports_dry_run
+    }
+
     /// [`Self::item_schema`], or the error that names the operations there are.
     pub fn schema_of(&self, operation: Option<&str>) -> Result<Value, String> {
         self.item_schema(operation).ok_or_else(|| {
@@ -386,6 +391,7 @@ fn describe_typed<N: Node>(node: &N) -> Result<NodeDescription, DescriptionError
         operations,
         credential: node.credential().map(|c| c.name),
         usable_as_tool: info.usable_as_tool,
+        supports_dry_run: info.supports_dry_run,
         properties,
         parameters_schema,
         formats: node.formats(),

@@ -108,6 +108,10 @@ pub struct NodeInfo {
     pub default_operation: String,
     /// Whether AI agents may call the node as a tool (n8n `usableAsTool`).
     pub usable_as_tool: bool,
+    /// Whether the node honours [`ItemContext::dry_run`]: given it, the node sends no write
+    /// and answers with the requests it would send. A run asked to be dry is refused for a
+    /// node that does not say so.
+    pub supports_dry_run: bool,
 }
 
 /// Credential type of nodes that need none.
@@ -176,6 +180,9 @@ pub struct ItemContext {
     pub deadline: Option<tokio::time::Instant>,
     /// Cancelled when the run stops starting items (Ctrl-C, a client gone, a stop).
     pub cancel: CancellationToken,
+    /// A dry run: send no write; answer what would be sent (only for a node whose
+    /// [`NodeInfo::supports_dry_run`] is set).
+    pub dry_run: bool,
 }
 
 impl ItemContext {
@@ -185,6 +192,7 @@ impl ItemContext {
             index,
             deadline: None,
             cancel: CancellationToken::new(),
+            dry_run: false,
         }
     }
 

@@ -51,6 +51,26 @@ pub enum RequestError {
     /// The session could not be opened (credentials, options).
     #[error("{0}")]
     Setup(#[from] SetupError),
+    /// A dry run of a node that cannot do one (it would send its writes).
+    #[error(
+        "node `{node}` does not support a dry run (its definition does not declare `supportsDryRun`); nothing was sent"
+    )]
+    DryRunUnsupported {
+        /// The node.
+        node: String,
+    },
+}
+
+impl RequestError {
+    /// `Err` when `config` asks for a dry run that `node` cannot do.
+    pub fn check_dry_run(node: &HostedNode, config: &RunConfig) -> Result<(), Self> {
+        if config.dry_run && !node.supports_dry_run() {
+            return Err(Self::DryRunUnsupported {
+                node: node.name().to_owned(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// A run's node and node-level parameters, checked once; resolves and validates each item.
@@ -359,6 +379,7 @@ impl Host {
             continue_on_fail,
         } = input;
         let hosted = self.node(node)?;
+        RequestError::check_dry_run(&hosted, config)?;
         let secrets = match (hosted.credential(), &credentials) {
             (Some(kind), Some(value)) => Secrets::of_credentials(kind, value).with(&config.secrets),
             _ => config.secrets.clone(),

@@ -87,8 +87,16 @@ impl OperationSchema {
     }
 }
 
-/// Object-level keywords that survive flattening.
-const CARRIED: &[&str] = &["minProperties", "maxProperties", "dependentRequired"];
+/// Object-level keywords that survive flattening (`if`/`then`/`else`: a field required
+/// depending on another's value, as an upsert's `matchBy`).
+const CARRIED: &[&str] = &[
+    "minProperties",
+    "maxProperties",
+    "dependentRequired",
+    "if",
+    "then",
+    "else",
+];
 
 /// Split a generated `Params` schema into per-operation schemas; `default_operation` names the
 /// default (an empty name keeps what the branches say: the branch whose `operation` has a

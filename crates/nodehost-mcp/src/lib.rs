@@ -280,6 +280,7 @@ impl McpServer {
             secrets: this.secrets.clone(),
             node: Arc::from(entry.node.name()),
             progress: None,
+            dry_run: false,
         };
         let mut outputs = Vec::new();
         let report = engine::execute(session, futures::stream::iter([work]), &config, &mut outputs).await;

@@ -398,6 +398,7 @@ impl JsonSession for PluginSession {
                 session: &session,
                 item: item.index,
                 params: &params,
+                dry_run: item.dry_run,
             };
             let reply = process.call(method::EXECUTE, Some(request), item.deadline).await;
             match reply {

@@ -317,6 +317,10 @@ pub struct ExecuteParams<'a> {
     pub item: usize,
     /// The item's resolved, validated parameters, `operation` included.
     pub params: &'a Map<String, Value>,
+    /// A dry run (sent only when true, and only to a node whose definition has
+    /// `"supportsDryRun": true`): send no write, answer what would be sent.
+    #[serde(rename = "dryRun", skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// `execute` params, as a plugin reads them.
@@ -328,6 +332,9 @@ pub struct ExecuteRequest {
     pub item: usize,
     /// The parameters.
     pub params: Map<String, Value>,
+    /// A dry run.
+    #[serde(rename = "dryRun", default)]
+    pub dry_run: bool,
 }
 
 /// `close` params.

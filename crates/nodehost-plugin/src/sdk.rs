@@ -381,6 +381,7 @@ impl State {
             index: request.item,
             deadline: None,
             cancel: token.clone(),
+            dry_run: request.dry_run,
         };
         let key = id.to_string();
         let id = id.clone();

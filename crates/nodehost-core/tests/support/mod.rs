@@ -116,6 +116,7 @@ impl Node for MemoNode {
             icon: None,
             default_operation: "list".into(),
             usable_as_tool: true,
+            supports_dry_run: false,
         }
     }
 

@@ -74,6 +74,8 @@ impl Node for CpfTools {
             icon: Some("fa:id-card".into()),
             default_operation: "validate".into(),
             usable_as_tool: true,
+            // `validate` sends nothing anywhere: a dry run is the run itself.
+            supports_dry_run: true,
         }
     }
 
