@@ -118,8 +118,22 @@ async fn an_mcp_client_lists_the_tools_with_schemas_and_annotations() {
             "gestorClientesMaxCliente_delete",
             "gestorClientesMaxCliente_get",
             "gestorClientesMaxCliente_getAll",
-            "gestorClientesMaxCliente_update"
+            "gestorClientesMaxCliente_search",
+            "gestorClientesMaxCliente_update",
+            "gestorClientesMaxCliente_upsert"
         ]
+    );
+    // An upsert is safe to repeat: the agent is told so, not "creates something new".
+    let upsert = tool(&tools, "gestorClientesMaxCliente_upsert");
+    assert_eq!(upsert.annotations.as_ref().unwrap().idempotent_hint, Some(true));
+    assert!(
+        upsert
+            .description
+            .as_deref()
+            .unwrap()
+            .contains("repeating the same call is harmless"),
+        "{:?}",
+        upsert.description
     );
     let get = tool(&tools, "gestorClientesMaxCliente_get");
     assert_eq!(
@@ -265,7 +279,11 @@ async fn read_only_and_tool_globs_narrow_what_an_agent_may_do() {
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     assert_eq!(
         names,
-        ["gestorClientesMaxCliente_get", "gestorClientesMaxCliente_getAll"]
+        [
+            "gestorClientesMaxCliente_get",
+            "gestorClientesMaxCliente_getAll",
+            "gestorClientesMaxCliente_search"
+        ]
     );
     let refused = client
         .call_tool(

@@ -713,3 +713,21 @@ fn idle_and_stalled_connections_are_closed_after_the_idle_timeout() {
     let (status, _, _) = server.call("GET", "/healthz", None);
     assert_eq!(status, 200);
 }
+
+#[test]
+fn a_dry_run_over_http_sends_no_write() {
+    let sandbox = Sandbox::memory();
+    let dir = tempdir();
+    let server = Server::with_sandbox(&sandbox, dir.path());
+    let body = json!([{"operation": "create", "name": "Ana"}, {"operation": "delete", "clientId": 1}]);
+    let (status, _, doc) = server.call(
+        "POST",
+        &format!("/v1/nodes/{NODE}/run?dryRun=true"),
+        Some(&body.to_string()),
+    );
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["items"][0]["json"]["requests"][0]["method"], "POST");
+    assert_eq!(doc["items"][1]["json"]["requests"][0]["method"], "DELETE");
+    assert_eq!(sandbox.total_requests(), 0, "nothing reached the API");
+    assert!(!doc.to_string().contains(sandbox.api_key()));
+}

@@ -683,6 +683,8 @@ fn request_error(e: &RequestError) -> Response {
 #[derive(serde::Deserialize)]
 pub(crate) struct RunQuery {
     concurrency: Option<usize>,
+    #[serde(rename = "dryRun", default)]
+    dry_run: bool,
 }
 
 /// Cancels its run when dropped before the run ended: the client went away.
@@ -702,6 +704,7 @@ impl Drop for CancelOnDrop {
     params(
         ("name" = String, Path, description = "The node's name"),
         ("concurrency" = Option<u32>, Query, description = "Items executing at once (default 8, at most --max-concurrency)"),
+        ("dryRun" = Option<bool>, Query, description = "Send no write: each output item lists the requests the item would send (the key redacted); reads a node needs to decide (an upsert's search) are sent and marked. A node that cannot do a dry run is a 400 `invalidRequest`"),
         ("Accept" = Option<String>, Header, description = "`application/x-ndjson` streams one output item per line as they complete, in input order, then a `done` line"),
     ),
     request_body(content = RunBodyBody, content_type = "application/json"),
@@ -824,6 +827,7 @@ pub(crate) async fn run_node(
         cancel: cancel.clone(),
         abort: abort.clone(),
         node: Arc::from(node.name()),
+        dry_run: query.dry_run,
         ..RunConfig::default()
     };
     if ndjson {
@@ -886,6 +890,9 @@ async fn stream_run(
     abort: CancellationToken,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> Response {
+    if let Err(e) = RequestError::check_dry_run(&node, &config) {
+        return request_error(&e);
+    }
     let secrets = match (node.credential(), &input.credentials) {
         (Some(kind), Some(value)) => nodehost_core::Secrets::of_credentials(kind, value),
         _ => nodehost_core::Secrets::none(),

@@ -75,7 +75,10 @@ fn the_definition_declares_what_n8n_and_agents_need() {
         .iter()
         .filter_map(|o| o["value"].as_str())
         .collect();
-    assert_eq!(ops, ["create", "getAll", "get", "update", "delete", "search", "upsert"]);
+    assert_eq!(
+        ops,
+        ["create", "getAll", "get", "update", "delete", "search", "upsert"]
+    );
     assert_eq!(def["supportsDryRun"], true);
     let limit = def["properties"]
         .as_array()

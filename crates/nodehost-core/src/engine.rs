@@ -247,6 +247,7 @@ where
         node: Arc::clone(&config.node),
         progress: config.progress.clone(),
         dry_run: config.dry_run,
+        tasks: tokio_util::task::TaskTracker::new(),
     }));
     let mut report = RunReport {
         secrets: config.secrets.clone(),
@@ -263,6 +264,12 @@ where
     if report.stop.is_none() && (run.cancel.is_cancelled() || run.abort.is_cancelled()) {
         report.stop = Some(StopCause::Cancelled);
     }
+    // An item given up at an abort had its task aborted, which Tokio completes later, on
+    // the task's next turn. Wait for that: the run has ended only once every item's future is
+    // dropped, so what a node does as it is dropped (a plugin's `$/cancel`) happens before
+    // the caller closes the session.
+    run.tasks.close();
+    run.tasks.wait().await;
     report
 }
 
@@ -293,6 +300,8 @@ struct Shared {
     node: Arc<str>,
     progress: Option<Arc<Progress>>,
     dry_run: bool,
+    /// Every item's task, so the run can wait for the aborted ones to be gone.
+    tasks: tokio_util::task::TaskTracker,
 }
 
 impl Shared {
@@ -493,16 +502,18 @@ fn spawn_item(
     let shared = run.clone();
     // Log lines of the item (an HTTP node's attempts) carry its node and index.
     let span = tracing::info_span!("item", node = %run.node, item = index);
-    let task = AbortOnDrop(tokio::spawn(
-        async move {
-            let _done = done.map(FireOnDrop);
-            for dep in after {
-                dep.wait().await;
+    let task = AbortOnDrop(
+        run.tasks.spawn(
+            async move {
+                let _done = done.map(FireOnDrop);
+                for dep in after {
+                    dep.wait().await;
+                }
+                shared.item(session.as_ref(), index, prepared).await
             }
-            shared.item(session.as_ref(), index, prepared).await
-        }
-        .instrument(span),
-    ));
+            .instrument(span),
+        ),
+    );
     let run = run.clone();
     async move {
         task.await.unwrap_or_else(|e| {
