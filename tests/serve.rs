@@ -654,6 +654,23 @@ fn mcp_is_served_at_slash_mcp_over_streamable_http_with_the_token() {
         client.cancel().await.unwrap();
     });
     assert_eq!(sandbox.clients().len(), 1, "the create ran once");
+    // Each tool call is a one-item run in /metrics: both completed, one item failed.
+    let text = server.runtime.block_on(async {
+        let r = server
+            .http
+            .get(format!("{}/metrics", server.base))
+            .send()
+            .await
+            .unwrap();
+        r.text().await.unwrap()
+    });
+    for line in [
+        r#"nodehost_runs_total{node="gestorClientesMaxCliente",outcome="completed"} 2"#,
+        r#"nodehost_items_total{node="gestorClientesMaxCliente",state="applied"} 1"#,
+        r#"nodehost_items_total{node="gestorClientesMaxCliente",state="failed"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
+    }
     let (status, stderr) = server.stop();
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(

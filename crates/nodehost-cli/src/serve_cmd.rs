@@ -88,7 +88,7 @@ impl Metrics {
 }
 
 pub(crate) struct Served {
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     host: Arc<Host>,
     /// SHA-256 of the token; compared in constant time.
     token: Option<[u8; 32]>,
@@ -154,9 +154,16 @@ pub async fn run(registry: Registry, args: ServeArgs) -> Result<(), CliError> {
     let host = Arc::new(Host::with_options(registry, session_options(&args.connection)?));
     let runs = Arc::new(Semaphore::new(args.max_runs as usize));
     let shutdown = CancellationToken::new();
-    let mcp = mcp_server(&host, &credentials, item_deadline(&args.connection)?, &runs);
+    let metrics = Arc::new(Metrics::new());
+    let mcp = mcp_server(
+        &host,
+        &credentials,
+        item_deadline(&args.connection)?,
+        &runs,
+        &metrics,
+    );
     let served = Arc::new(Served {
-        metrics: Metrics::new(),
+        metrics,
         host,
         token,
         credentials,
@@ -221,6 +228,7 @@ fn mcp_server(
     credentials: &[(String, Value)],
     deadline: Duration,
     runs: &Arc<Semaphore>,
+    metrics: &Arc<Metrics>,
 ) -> Option<McpServer> {
     let offered: Vec<Offered> = host
         .registry()
@@ -241,7 +249,18 @@ fn mcp_server(
     }
     let (server, _) =
         McpServer::new(Arc::clone(host), offered, &ToolFilter::default(), Some(deadline)).ok()?;
-    Some(server.with_slots(Arc::clone(runs)))
+    let metrics = Arc::clone(metrics);
+    // A tool call is a one-item run: counted and logged like one.
+    let observer: nodehost_mcp::Observer = Arc::new(move |node, failed, error, took| {
+        let tally = Tally {
+            via: "mcp",
+            items: 1,
+            failed,
+            refused: false,
+        };
+        log_run(&metrics, node, &tally, error, took);
+    });
+    Some(server.with_slots(Arc::clone(runs)).with_observer(observer))
 }
 
 /// `/mcp`: the MCP server over Streamable HTTP, stateless (no session to pin a client to one
@@ -851,15 +870,36 @@ pub(crate) async fn run_node(
             let result = served.host.run(&name, input, &config).await;
             timer.abort();
             match &result {
-                Ok(d) => log_run(
-                    &served.metrics,
-                    &name,
-                    items,
-                    d.error.as_ref(),
-                    false,
-                    started.elapsed(),
-                ),
-                Err(_) => log_run(&served.metrics, &name, items, None, true, started.elapsed()),
+                Ok(d) => {
+                    // Under continue-on-fail a failed item is an error item of a completed run.
+                    let failed = d
+                        .items
+                        .iter()
+                        .filter(|i| i.json.to_value().is_ok_and(|v| v.get("error").is_some()))
+                        .count();
+                    let tally = Tally {
+                        via: "http",
+                        items,
+                        failed,
+                        refused: false,
+                    };
+                    log_run(
+                        &served.metrics,
+                        &name,
+                        &tally,
+                        d.error.as_ref(),
+                        started.elapsed(),
+                    );
+                }
+                Err(_) => {
+                    let tally = Tally {
+                        via: "http",
+                        items,
+                        failed: 0,
+                        refused: true,
+                    };
+                    log_run(&served.metrics, &name, &tally, None, started.elapsed());
+                }
             }
             drop(permit);
             result
@@ -936,14 +976,13 @@ async fn stream_run(
             last["error"] = e.to_value();
         }
         let _ = tx.send(line(&last)).await;
-        log_run(
-            &served.metrics,
-            &name,
-            total,
-            error.as_ref(),
-            false,
-            started.elapsed(),
-        );
+        let tally = Tally {
+            via: "http",
+            items: total,
+            failed: report.failed.count(),
+            refused: false,
+        };
+        log_run(&served.metrics, &name, &tally, error.as_ref(), started.elapsed());
         drop(permit);
     });
     // Dropping the body (the client went away) cancels the run.
@@ -1034,14 +1073,30 @@ fn run_response(document: RunDocument) -> Response {
 }
 
 /// One line per run for log collectors: node, items, outcome, duration; never a secret.
+/// What [`log_run`] counts of one run.
+struct Tally {
+    /// `http` (a `/v1` run) or `mcp` (a tool call).
+    via: &'static str,
+    items: usize,
+    /// Items that failed; what counts when the run completed (continue-on-fail).
+    failed: usize,
+    /// Refused before anything ran (bad input, credentials).
+    refused: bool,
+}
+
 fn log_run(
     metrics: &Metrics,
     node: &str,
-    items: usize,
+    tally: &Tally,
     error: Option<&nodehost_core::RunError>,
-    refused: bool,
     took: Duration,
 ) {
+    let Tally {
+        via,
+        items,
+        failed,
+        refused,
+    } = *tally;
     let outcome = if refused {
         "refused".to_owned()
     } else {
@@ -1053,7 +1108,7 @@ fn log_run(
     let (applied, maybe) = match error {
         Some(e) => (e.applied.count(), e.maybe_applied.count()),
         None if refused => (0, 0),
-        None => (items, 0),
+        None => (items.saturating_sub(failed), 0),
     };
     let by = |k: &'static str, v: &str| vec![("node", node.to_owned()), (k, v.to_owned())];
     metrics.runs.get_or_create(&by("outcome", &outcome)).inc();
@@ -1070,7 +1125,13 @@ fn log_run(
         metrics
             .items
             .get_or_create(&by("state", "applied"))
-            .inc_by(items as u64);
+            .inc_by(applied as u64);
+        if failed > 0 {
+            metrics
+                .items
+                .get_or_create(&by("state", "failed"))
+                .inc_by(failed as u64);
+        }
     }
     if !refused {
         metrics
@@ -1079,9 +1140,11 @@ fn log_run(
             .observe(took.as_secs_f64());
     }
     tracing::info!(
+        via,
         node = %node,
         items,
         applied,
+        failed = if error.is_some() { error.map_or(0, |e| e.failed.count()) } else { failed },
         maybe_applied = maybe,
         outcome = %outcome,
         duration_ms = took.as_millis() as u64,

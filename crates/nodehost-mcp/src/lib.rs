@@ -75,7 +75,14 @@ struct Inner {
     secrets: Secrets,
     /// When set, every call holds one of these while it runs; none free: the call is refused.
     slots: Option<Arc<Semaphore>>,
+    /// Told of every call that ran (for metrics and logs).
+    observer: Option<Observer>,
 }
+
+/// Told of every tool call that ran: the node, how many items failed (0 or 1), the run's stop
+/// report (`None`: it completed), and how long it took. Not called for calls refused before
+/// running (unknown tool, invalid arguments, no slot).
+pub type Observer = Arc<dyn Fn(&str, usize, Option<&nodehost_core::RunError>, Duration) + Send + Sync>;
 
 impl std::fmt::Debug for McpServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -177,6 +184,7 @@ impl McpServer {
                     deadline,
                     secrets,
                     slots: None,
+                    observer: None,
                 }),
             },
             warnings,
@@ -187,20 +195,29 @@ impl McpServer {
     /// `nodehost serve` does); with none free, the call is answered "busy" and nothing is done.
     #[must_use]
     pub fn with_slots(self, slots: Arc<Semaphore>) -> Self {
-        let inner = match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.slots = Some(slots);
-                inner
-            }
+        self.change(|inner| inner.slots = Some(slots))
+    }
+
+    /// Tell `observer` of every call that ran (as `nodehost serve` counts them in `/metrics`).
+    #[must_use]
+    pub fn with_observer(self, observer: Observer) -> Self {
+        self.change(|inner| inner.observer = Some(observer))
+    }
+
+    fn change(self, f: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
             Err(shared) => Inner {
                 host: Arc::clone(&shared.host),
                 entries: shared.entries.clone(),
                 by_name: shared.by_name.clone(),
                 deadline: shared.deadline,
                 secrets: shared.secrets.clone(),
-                slots: Some(slots),
+                slots: shared.slots.clone(),
+                observer: shared.observer.clone(),
             },
         };
+        f(&mut inner);
         Self {
             inner: Arc::new(inner),
         }
@@ -283,7 +300,16 @@ impl McpServer {
             dry_run: false,
         };
         let mut outputs = Vec::new();
+        let started = std::time::Instant::now();
         let report = engine::execute(session, futures::stream::iter([work]), &config, &mut outputs).await;
+        if let Some(observe) = &this.observer {
+            observe(
+                entry.node.name(),
+                report.failed.count(),
+                report.error(Some(1)).as_ref(),
+                started.elapsed(),
+            );
+        }
         let items: Vec<Value> = outputs
             .into_iter()
             .map(|o| serde_json::to_value(&o.json).unwrap_or(Value::Null))
