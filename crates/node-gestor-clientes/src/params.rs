@@ -61,7 +61,7 @@ pub enum ClienteParams {
     // Repeating one is harmless (the second finds the client and sends nothing), hence the
     // hints of an update; its create is still a POST, never retried once it may have arrived.
     #[schemars(extend("x-operation" = {"displayName": "Create or Update", "action": "Create or update a client",
-        "hints": "update", "locks": {"read": ["clients"], "write": ["cpf/{cpf|digits}", "email/{email|lower}"]}}))]
+        "hints": "update", "fieldsCollection": "additionalFields", "locks": {"read": ["clients"], "write": ["cpf/{cpf|digits}", "email/{email|lower}"]}}))]
     Upsert(UpsertParams),
 }
 

@@ -176,3 +176,77 @@ fn the_openapi_document_documents_every_endpoint_and_status() {
         assert!(reasons.contains(reason), "{reason}: {reasons}");
     }
 }
+
+/// The form follows n8n's conventions: required fields first, the optional fields of a create
+/// in "Additional Fields" and of an update in "Update Fields" (so a field the user never adds
+/// is never sent), Client ID a number, `limit` only while Return All is off.
+#[test]
+fn the_form_follows_n8n_conventions() {
+    let registry = nodehost_cli::registry();
+    let def = registry
+        .get("gestorClientesMaxCliente")
+        .expect("registered")
+        .definition()
+        .clone();
+    let properties = def["properties"].as_array().expect("properties");
+    let shown_for = |p: &serde_json::Value| {
+        p["displayOptions"]["show"]["operation"]
+            .as_array()
+            .map(|ops| {
+                ops.iter()
+                    .filter_map(|o| o.as_str().map(str::to_owned))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
+    // After the operation selector, every required field comes before every optional one.
+    let first_optional = properties[1..]
+        .iter()
+        .position(|p| p["required"] != true)
+        .expect("optional properties");
+    assert!(
+        properties[1..][first_optional..]
+            .iter()
+            .all(|p| p["required"] != true),
+        "required fields first"
+    );
+    let collection = |name: &str, op: &str| {
+        properties
+            .iter()
+            .find(|p| p["name"] == name && shown_for(p) == [op])
+            .unwrap_or_else(|| panic!("no `{name}` collection for `{op}`"))
+            .clone()
+    };
+    for (name, op) in [
+        ("additionalFields", "create"),
+        ("updateFields", "update"),
+        ("additionalFields", "upsert"),
+    ] {
+        let c = collection(name, op);
+        assert_eq!(c["type"], "collection");
+        assert_eq!(c["default"], serde_json::json!({}));
+        let fields: Vec<&str> = c["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|o| o["name"].as_str())
+            .collect();
+        for field in ["email", "phone", "cpf", "city", "status"] {
+            assert!(fields.contains(&field), "`{field}` in {name} of {op}: {fields:?}");
+        }
+    }
+    // No optional client field of a write is a top-level form field any more.
+    for p in properties {
+        let ops = shown_for(p);
+        if p["type"] != "collection" && p["required"] != true {
+            assert!(
+                ops.iter().all(|o| o == "getAll" || o == "search"),
+                "`{}` is a top-level optional field of {ops:?}",
+                p["name"]
+            );
+        }
+    }
+    let client_id = properties.iter().find(|p| p["name"] == "clientId").unwrap();
+    assert_eq!(client_id["type"], "number");
+    assert_eq!(client_id["typeOptions"]["minValue"], 1);
+}

@@ -9,8 +9,32 @@ use serde_json::{Map, Value, json};
 use crate::description::{CredentialType, OperationDescription};
 use crate::schema::{DIALECT, OperationSchema, all_defs};
 
-/// The n8n `properties`: the operation selector, then each field once per distinct shape,
-/// shown for the operations that take it.
+/// The n8n collection an operation's optional fields go in, n8n's own convention: "Additional
+/// Fields" for a create, "Update Fields" for an update, none for reads and deletes (their
+/// options, such as `returnAll`, stay in the form). A field the user never adds is never sent.
+/// `x-operation`'s `fieldsCollection` overrides the choice (an upsert is a create to its user).
+fn collection_of(
+    operation: &OperationDescription,
+    op: &OperationSchema,
+) -> Option<(&'static str, &'static str)> {
+    let chosen = op
+        .meta
+        .as_ref()
+        .and_then(|m| m.get("fieldsCollection"))
+        .and_then(Value::as_str);
+    let hints = operation.hints;
+    match chosen {
+        Some("additionalFields") => Some(("additionalFields", "Additional Fields")),
+        Some("updateFields") => Some(("updateFields", "Update Fields")),
+        _ if hints.read_only || hints.destructive => None,
+        _ if !hints.idempotent => Some(("additionalFields", "Additional Fields")),
+        _ => Some(("updateFields", "Update Fields")),
+    }
+}
+
+/// The n8n `properties`: the operation selector; each required field, once per distinct shape,
+/// shown for the operations that take it; the options of reads; then, per create or update,
+/// one collection of its optional fields.
 pub(crate) fn properties(
     default_operation: &str,
     operations: &[OperationDescription],
@@ -38,12 +62,24 @@ pub(crate) fn properties(
 
     // (field name, schema, required) -> operations, in first-seen order.
     let mut groups: Vec<(String, Value, bool, Vec<String>)> = Vec::new();
+    let defs = all_defs(ops);
+    let mut collections = Vec::new();
     for op in ops {
+        let collection = operations
+            .iter()
+            .find(|o| o.value == op.name)
+            .and_then(|o| collection_of(o, op));
+        let mut collected = Vec::new();
         for (field, schema) in &op.properties {
             if field == "operation" {
                 continue;
             }
             let required = op.required.iter().any(|r| r == field);
+            if !required && collection.is_some() {
+                let schema = resolve(schema, Some(&defs));
+                collected.push(property(field, &schema, false, &[]));
+                continue;
+            }
             match groups
                 .iter_mut()
                 .find(|(f, s, r, _)| f == field && s == schema && *r == required)
@@ -52,12 +88,25 @@ pub(crate) fn properties(
                 None => groups.push((field.clone(), schema.clone(), required, vec![op.name.clone()])),
             }
         }
+        if let (Some((name, display)), false) = (collection, collected.is_empty()) {
+            collections.push(json!({
+                "displayName": display,
+                "name": name,
+                "type": "collection",
+                "placeholder": "Add Field",
+                "default": {},
+                "displayOptions": {"show": {"operation": [op.name]}},
+                "options": collected,
+            }));
+        }
     }
-    let defs = all_defs(ops);
+    // Required fields first, then the options of reads, then the collections.
+    groups.sort_by_key(|(_, _, required, _)| !*required);
     for (field, schema, required, operations) in groups {
         let schema = resolve(&schema, Some(&defs));
         out.push(property(&field, &schema, required, &operations));
     }
+    out.extend(collections);
     out
 }
 
@@ -171,6 +220,8 @@ fn primary_type(schema: &Value) -> Option<&str> {
                 .collect();
             match non_null.as_slice() {
                 [one] => Some(one),
+                // An id given as a number or a string of digits is a number to a form.
+                [a, b] if [*a, *b].contains(&"integer") && [*a, *b].contains(&"string") => Some("integer"),
                 _ => Some("string"),
             }
         }

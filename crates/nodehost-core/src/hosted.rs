@@ -407,6 +407,11 @@ struct OperationMeta {
     hints: HintsMeta,
     #[serde(default)]
     locks: LockTemplates,
+    /// Where the n8n form puts the operation's optional fields (read by the form only):
+    /// `additionalFields` or `updateFields`; by default from its hints.
+    #[serde(default)]
+    #[allow(dead_code)]
+    fields_collection: Option<String>,
 }
 
 #[derive(Deserialize)]
