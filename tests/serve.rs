@@ -96,6 +96,20 @@ impl Server {
         (status, value)
     }
 
+    /// `GET /metrics`, which must answer 200, as text.
+    fn metrics(&self) -> String {
+        self.runtime.block_on(async {
+            let r = self
+                .http
+                .get(format!("{}/metrics", self.base))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            r.text().await.unwrap()
+        })
+    }
+
     fn stop(mut self) -> (std::process::ExitStatus, String) {
         let process = self.process.take().unwrap();
         process.signal("TERM");
@@ -546,16 +560,7 @@ fn metrics_count_runs_and_items_by_outcome() {
     assert_eq!(status, 200);
     let (status, _) = server.run(&json!({"operation": "get"}));
     assert_eq!(status, 422);
-    let text = server.runtime.block_on(async {
-        let r = server
-            .http
-            .get(format!("{}/metrics", server.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 200);
-        r.text().await.unwrap()
-    });
+    let text = server.metrics();
     let has = |line: &str| text.lines().any(|l| l == line);
     assert!(
         has(r#"nodehost_runs_total{node="gestorClientesMaxCliente",outcome="completed"} 1"#),
@@ -655,15 +660,7 @@ fn mcp_is_served_at_slash_mcp_over_streamable_http_with_the_token() {
     });
     assert_eq!(sandbox.clients().len(), 1, "the create ran once");
     // Each tool call is a one-item run in /metrics: both completed, one item failed.
-    let text = server.runtime.block_on(async {
-        let r = server
-            .http
-            .get(format!("{}/metrics", server.base))
-            .send()
-            .await
-            .unwrap();
-        r.text().await.unwrap()
-    });
+    let text = server.metrics();
     for line in [
         r#"nodehost_runs_total{node="gestorClientesMaxCliente",outcome="completed"} 2"#,
         r#"nodehost_items_total{node="gestorClientesMaxCliente",state="applied"} 1"#,

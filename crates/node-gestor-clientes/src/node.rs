@@ -156,17 +156,7 @@ async fn dry_run(
             vec![session.describe(&Method::GET, &session.search_url(p.q.as_str()), none)],
         ),
         ClienteParams::Upsert(p) => {
-            let key = p.match_key().ok_or_else(|| {
-                NodeError::new(
-                    "operation `upsert` needs the field `matchBy` names (cpf or email), and it is not given",
-                )
-            })?;
-            let found = session.search_clients(&key, item).await?;
-            let found = found
-                .into_iter()
-                .map(Output::into_object)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(NodeError::internal)?;
+            let (key, found) = find_match(session, &p, item).await?;
             let mut search = session.describe(&Method::GET, &session.search_url(&key), none);
             search.insert("sent".into(), true.into());
             search.insert("purpose".into(), "find the client to update".into());
@@ -205,20 +195,32 @@ async fn dry_run(
     Ok(Output::from(out))
 }
 
-/// Search by the match key, then create, update what differs, or send nothing.
-async fn upsert(session: &GestorSession, p: &UpsertParams, item: &ItemContext) -> Result<Output, NodeError> {
+/// An upsert's match key and the clients the API's search answers for it (a run and a dry run
+/// alike send this search).
+async fn find_match(
+    session: &GestorSession,
+    p: &UpsertParams,
+    item: &ItemContext,
+) -> Result<(String, Vec<Json>), NodeError> {
     // Validation demands the field `matchBy` names; this guards callers that skip it.
     let key = p.match_key().ok_or_else(|| {
         NodeError::new(
             "operation `upsert` needs the field `matchBy` names (cpf or email), and it is not given",
         )
     })?;
-    let found = session.search_clients(&key, item).await?;
-    let found = found
+    let found = session
+        .search_clients(&key, item)
+        .await?
         .into_iter()
         .map(Output::into_object)
         .collect::<Result<Vec<_>, _>>()
         .map_err(NodeError::internal)?;
+    Ok((key, found))
+}
+
+/// Search by the match key, then create, update what differs, or send nothing.
+async fn upsert(session: &GestorSession, p: &UpsertParams, item: &ItemContext) -> Result<Output, NodeError> {
+    let (key, found) = find_match(session, p, item).await?;
     let (record, outcome, changed) = match upsert::decide(p, &key, found)? {
         Decision::Create(body) => (session.create_client(&body, item).await?, "created", None),
         Decision::Update { id, changes, changed } => (

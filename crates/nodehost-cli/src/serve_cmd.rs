@@ -833,6 +833,7 @@ pub(crate) async fn run_node(
             .map(|(_, v)| v.clone());
     }
     let items = input.items.len();
+    let continue_on_fail = input.continue_on_fail.unwrap_or(false);
     // `abort` (the deadline, the end of the drain) gives up the items in flight; `cancel` (the
     // client went away) only stops new ones, so those in flight finish and are accounted.
     let abort = served.shutdown.child_token();
@@ -871,12 +872,20 @@ pub(crate) async fn run_node(
             timer.abort();
             match &result {
                 Ok(d) => {
-                    // Under continue-on-fail a failed item is an error item of a completed run.
-                    let failed = d
-                        .items
-                        .iter()
-                        .filter(|i| i.json.to_value().is_ok_and(|v| v.get("error").is_some()))
-                        .count();
+                    // Under continue-on-fail a failed item is an error item of a completed run
+                    // (a stopped run's report counts them itself). Error items are built by
+                    // the engine, never an answer passed through, so only those are looked at.
+                    let failed = if continue_on_fail && d.error.is_none() {
+                        d.items
+                            .iter()
+                            .filter(|i| {
+                                !i.json.is_passed_through()
+                                    && i.json.to_object().is_ok_and(|o| o.contains_key("error"))
+                            })
+                            .count()
+                    } else {
+                        0
+                    };
                     let tally = Tally {
                         via: "http",
                         items,
