@@ -98,6 +98,13 @@ Streamable HTTP), GET /healthz, GET /readyz, GET /metrics, GET /openapi.json. \
 Every /v1 and /mcp request needs `Authorization: Bearer TOKEN` when a token is set (--token-file or \
 NODEHOST_TOKEN); a non-loopback --listen without a token is refused.")]
     Serve(ServeArgs),
+    /// Write the generated nodes and credential types of the n8n community package.
+    #[command(after_help = "Example:\n  nodehost n8n --write integrations/n8n\n\n\
+Every registered node (plugins included) becomes nodes/CLASS/CLASS.node.js and every credential \
+type credentials/CLASS.credentials.js; the `n8n` member of DIR/package.json lists them. DIR must \
+be the package (integrations/n8n/ of the nodehost repository, or a copy), whose runtime the \
+generated nodes use.")]
+    N8n(N8nArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     #[command(
         after_help = "Examples:\n  nodehost completions bash > ~/.local/share/bash-completion/completions/nodehost\n  \
@@ -231,6 +238,13 @@ pub struct ServeArgs {
     pub openapi: bool,
     #[command(flatten)]
     pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct N8nArgs {
+    /// The n8n package directory to write into (it must hold the package's package.json).
+    #[arg(long, value_name = "DIR")]
+    pub write: PathBuf,
 }
 
 #[derive(Debug, Args)]

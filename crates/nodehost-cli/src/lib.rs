@@ -9,6 +9,7 @@ mod connection;
 mod describe_cmd;
 mod input_reader;
 mod mcp_cmd;
+pub mod n8n_cmd;
 mod output;
 mod plugin_cmd;
 mod progress;
@@ -116,6 +117,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         }
         cli::Command::Mcp(args) => mcp_cmd::run(registry, args).await,
         cli::Command::Serve(args) => serve_cmd::run(registry, args).await,
+        cli::Command::N8n(args) => n8n_cmd::run(&registry, args),
         cli::Command::Completions(args) => shell_cmd::completions(&registry, args.shell),
         cli::Command::Man(args) => shell_cmd::man(args.write.as_deref()),
         cli::Command::Plugin(_) | cli::Command::Sandbox(_) => Ok(()),
