@@ -61,14 +61,19 @@ function itemParameters(context, properties, index) {
   return item;
 }
 
-/** The execution's credentials, as the flat object nodehost's credential types read. */
-async function credentials(context, description) {
+/**
+ * The execution's credentials, as nodehost's credential type reads them: only its own fields
+ * (`fields`), since n8n adds members of its own (`allowedHttpRequestDomains`, ...) to the data.
+ */
+async function credentials(context, description, fields) {
   const [first] = description.credentials || [];
   if (!first) return undefined;
-  const data = await context.getCredentials(first.name);
+  const data = (await context.getCredentials(first.name)) || {};
+  const names = fields[first.name] || Object.keys(data);
   const flat = {};
-  for (const [key, value] of Object.entries(data || {})) {
-    if (value !== undefined && value !== null && value !== '') flat[key] = value;
+  for (const name of names) {
+    const value = data[name];
+    if (value !== undefined && value !== null && value !== '') flat[name] = value;
   }
   return flat;
 }
@@ -187,9 +192,10 @@ function stopError(node, error) {
 
 /**
  * The `execute` of every generated node. `context` is n8n's execution context (the `this` of
- * `execute`), `nodeName` the nodehost node, `description` its n8n description.
+ * `execute`), `nodeName` the nodehost node, `description` its n8n description,
+ * `credentialFields` the fields of each of its credential types, `env` where settings are read.
  */
-async function runNode(context, nodeName, description, env = process.env) {
+async function runNode(context, nodeName, description, { credentialFields = {}, env = process.env } = {}) {
   const { NodeOperationError } = n8nWorkflow();
   const node = context.getNode();
   const inputs = context.getInputData();
@@ -197,7 +203,7 @@ async function runNode(context, nodeName, description, env = process.env) {
     items: inputs.map((_, index) => itemParameters(context, description.properties, index)),
     continueOnFail: context.continueOnFail(),
   };
-  const given = await credentials(context, description);
+  const given = await credentials(context, description, credentialFields);
   if (given) envelope.credentials = given;
   const config = settings(env);
   let document;

@@ -63,6 +63,18 @@ test('the package loads as n8n loads it: the node and its credential type', () =
   assert.equal(credential.authenticate.properties.headers.Authorization, '=Bearer {{$credentials.apiKey}}');
 });
 
+test("the credential's Test request, as n8n sends it, is accepted with the key and refused without", async () => {
+  const credential = new GestorClientesMaxApi();
+  // n8n resolves `={{$credentials.NAME}}` expressions against the credential's data.
+  const resolve = (text, data) => text.replace(/^=/, '').replace(/\{\{\s*\$credentials\.(\w+)\s*\}\}/g, (_, name) => data[name]);
+  const send = (data) =>
+    fetch(resolve(credential.test.request.baseURL, data) + credential.test.request.url, {
+      headers: { authorization: resolve(credential.authenticate.properties.headers.Authorization, data) },
+    });
+  assert.equal((await send(sandbox.credentials)).status, 200);
+  assert.equal((await send({ ...sandbox.credentials, apiKey: 'gck_' + 'e5'.repeat(32) })).status, 401);
+});
+
 test('create without a userId sends only the fields the user added', async () => {
   const [items] = await execute({
     parameters: {

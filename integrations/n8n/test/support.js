@@ -98,7 +98,8 @@ function executionContext({ parameters, items = [{}], continueOnFail = false, cr
     continueOnFail: () => continueOnFail,
     getCredentials: async (name) => {
       if (name !== 'gestorClientesMaxApi') throw new Error(`unexpected credential type ${name}`);
-      return credentials;
+      // n8n adds members of its own to a credential's data.
+      return { ...credentials, allowedHttpRequestDomains: 'all' };
     },
   };
 }

@@ -725,6 +725,14 @@ const description = {
   ]
 };
 
+// The fields nodehost reads from each credential type (n8n adds members of its own).
+const credentialFields = {
+  "gestorClientesMaxApi": [
+    "baseUrl",
+    "apiKey"
+  ]
+};
+
 class GestorClientesMaxCliente {
   constructor() {
     this.description = description;
@@ -732,7 +740,7 @@ class GestorClientesMaxCliente {
 
   // n8n calls `execute` with its execution context as `this`.
   async execute() {
-    return runNode(this, "gestorClientesMaxCliente", description);
+    return runNode(this, "gestorClientesMaxCliente", description, { credentialFields });
   }
 }
 
