@@ -644,3 +644,53 @@ fn interrupting_twice_cancels_the_items_in_flight_then_shuts_the_plugin_down() {
     assert!(cancel < shutdown, "{methods:?}");
     s.assert_nothing_left();
 }
+
+#[test]
+fn the_n8n_package_generated_on_a_machine_with_a_plugin_holds_the_plugins_node() {
+    let s = Scratch::new();
+    s.nodehost(["plugin", "add", keyvalue().to_str().unwrap()])
+        .run()
+        .assert_code(0);
+    // A copy of the package, as a plugin user makes one.
+    let package = s.path("n8n-package");
+    std::fs::create_dir_all(&package).unwrap();
+    std::fs::copy(
+        repo_file("integrations/n8n/package.json"),
+        package.join("package.json"),
+    )
+    .unwrap();
+    let written = s.nodehost(["n8n", "--write", package.to_str().unwrap()]).run();
+    written.assert_code(0);
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(package.join("package.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest["n8n"]["nodes"],
+        json!([
+            "nodes/GestorClientesMaxCliente/GestorClientesMaxCliente.node.js",
+            "nodes/KeyValueStore/KeyValueStore.node.js"
+        ])
+    );
+    assert_eq!(
+        manifest["name"], "n8n-nodes-nodehost",
+        "the package's own members stay"
+    );
+    let node = std::fs::read_to_string(package.join("nodes/KeyValueStore/KeyValueStore.node.js")).unwrap();
+    assert!(node.contains("class KeyValueStore {"), "{node}");
+    assert!(node.contains("\"displayName\": \"Key-Value Store\""), "{node}");
+    assert!(
+        node.contains("runNode(this, \"keyValueStore\", description"),
+        "{node}"
+    );
+
+    // Without the package's package.json, nothing is written and the message says what DIR is.
+    let empty = s.path("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let refused = s.nodehost(["n8n", "--write", empty.to_str().unwrap()]).run();
+    refused.assert_code(2);
+    assert!(
+        refused.stderr_text().contains("DIR must be the n8n package"),
+        "{}",
+        refused.stderr_text()
+    );
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+}
