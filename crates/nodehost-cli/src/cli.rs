@@ -98,6 +98,24 @@ Streamable HTTP), GET /healthz, GET /readyz, GET /metrics, GET /openapi.json. \
 Every /v1 and /mcp request needs `Authorization: Bearer TOKEN` when a token is set (--token-file or \
 NODEHOST_TOKEN); a non-loopback --listen without a token is refused.")]
     Serve(ServeArgs),
+    /// Take jobs from a NATS JetStream queue and run them (a pool of stateless workers).
+    #[command(after_help = "Examples:\n  nats-server -js &\n  \
+nodehost worker --nats nats://127.0.0.1:4222 --credentials creds.json --jobs 4\n\n\
+A job is the envelope `run` reads plus \"jobId\" and \"node\", published on --subject (see \
+`nodehost submit`). Each item's outcome is journaled in --bucket as it happens; a job whose \
+worker died is redelivered and resumes: applied items are not sent again, and items in flight \
+are re-run only when idempotent (otherwise reported maybeApplied). The result (the run \
+document plus jobId, node, worker, delivery) is published on --results-subject.JOB_ID before \
+the job is acknowledged. SIGTERM: no new job is taken, running jobs finish (--drain).")]
+    Worker(WorkerArgs),
+    /// Publish a job for the workers; with --wait, print its result and exit as `run` does.
+    #[command(after_help = "Examples:\n  \
+echo '[{\"operation\":\"get\",\"clientId\":1}]' | nodehost submit gestorClientesMaxCliente --wait\n  \
+nodehost submit gestorClientesMaxCliente --input batch.json --job-id import-0042\n\n\
+Input: what `run` reads (an array of items, one item, or an envelope). The same --job-id \
+submitted twice is one job. Exit status with --wait: 0 the job completed, 1 it stopped on an \
+item failure or was dead-lettered, 2 unusable input or no connection.")]
+    Submit(SubmitArgs),
     /// Write the generated nodes and credential types of the n8n community package.
     #[command(after_help = "Example:\n  nodehost n8n --write integrations/n8n\n\n\
 Every registered node (plugins included) becomes nodes/CLASS/CLASS.node.js and every credential \
@@ -238,6 +256,94 @@ pub struct ServeArgs {
     pub openapi: bool,
     #[command(flatten)]
     pub connection: ConnectionArgs,
+}
+
+/// Where the queue is and what its parts are called (`worker` and `submit` must agree).
+#[derive(Debug, Args, Clone)]
+pub struct NatsArgs {
+    /// The NATS server (JetStream enabled: `nats-server -js`).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "NODEHOST_NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats: String,
+    /// The work-queue stream of jobs (created if missing; results go to STREAM_RESULTS).
+    #[arg(long, value_name = "NAME", default_value = "NODEHOST_JOBS")]
+    pub stream: String,
+    /// The subject jobs are published on.
+    #[arg(long, value_name = "SUBJECT", default_value = "nodehost.jobs")]
+    pub subject: String,
+    /// Results are published on SUBJECT.JOB_ID.
+    #[arg(long, value_name = "SUBJECT", default_value = "nodehost.results")]
+    pub results_subject: String,
+    /// Dead-lettered jobs (with the last error) are published on SUBJECT.JOB_ID.
+    #[arg(long, value_name = "SUBJECT", default_value = "nodehost.dead")]
+    pub dead_letter_subject: String,
+    /// The key-value bucket journaling each item's outcome.
+    #[arg(long, value_name = "NAME", default_value = "nodehost-items")]
+    pub bucket: String,
+    /// Seconds within which a second submission of the same job id is dropped (on stream creation).
+    #[arg(long, value_name = "SECS", default_value_t = 600.0)]
+    pub duplicate_window: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// The durable consumer every worker of the pool shares.
+    #[arg(long, value_name = "NAME", default_value = "nodehost-workers")]
+    pub consumer: String,
+    /// Jobs this worker runs at once.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// Items executing at once within one job (as `run --concurrency`).
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 8)]
+    pub concurrency: usize,
+    /// Deliveries of a job before it goes to the dead-letter subject (its workers kept dying).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_deliver: i64,
+    /// Seconds without an acknowledgement before JetStream redelivers a job (a running job
+    /// sends in-progress acknowledgements every third of it). Set on consumer creation.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub ack_wait: f64,
+    /// Seconds running jobs get to finish after SIGTERM; the unfinished are left to others.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub drain: f64,
+    /// This worker's name in results and logs (default: HOSTNAME-PID).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Node name (see `nodehost list`).
+    pub node: String,
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// Read the input from FILE instead of stdin.
+    #[arg(long, short = 'i', value_name = "FILE")]
+    pub input: Option<PathBuf>,
+    /// The job's id (letters, digits, `-`, `_`); a second submission of it is the same job.
+    /// Default: a random one.
+    #[arg(long, value_name = "ID")]
+    pub job_id: Option<String>,
+    /// Failing items become error items (unless the envelope says otherwise).
+    #[arg(long)]
+    pub continue_on_fail: bool,
+    /// Wait for the result, print it, and exit 0 (completed) or 1 (stopped, dead-lettered).
+    #[arg(long)]
+    pub wait: bool,
+    /// With --wait, give up waiting after SECS (the job stays queued).
+    #[arg(long, value_name = "SECS", requires = "wait")]
+    pub timeout: Option<f64>,
+    /// Indent the JSON output.
+    #[arg(long)]
+    pub pretty: bool,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@ mod serve_cmd;
 mod serve_openapi;
 mod shell_cmd;
 pub mod stderr;
+mod worker_cmd;
 
 use std::process::ExitCode;
 
@@ -117,6 +118,8 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         }
         cli::Command::Mcp(args) => mcp_cmd::run(registry, args).await,
         cli::Command::Serve(args) => serve_cmd::run(registry, args).await,
+        cli::Command::Worker(args) => worker_cmd::run(registry, args).await,
+        cli::Command::Submit(args) => worker_cmd::submit(args).await,
         cli::Command::N8n(args) => n8n_cmd::run(&registry, args),
         cli::Command::Completions(args) => shell_cmd::completions(&registry, args.shell),
         cli::Command::Man(args) => shell_cmd::man(args.write.as_deref()),

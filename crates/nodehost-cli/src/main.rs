@@ -39,11 +39,11 @@ fn init_logs(format: nodehost_cli::cli::LogFormat) {
     let json = format == LogFormat::Json;
     nodehost_cli::stderr::set_json(json);
     // JSON lines carry the messages too, which are INFO: a collector wants them.
-    // `serve`'s one line per run is INFO too, and wanted by default.
+    // `serve`'s one line per run and `worker`'s per job are INFO too, and wanted by default.
     let default = if json {
         "info,rmcp::service=error"
     } else {
-        "warn,rmcp::service=error,nodehost_cli::serve_cmd=info"
+        "warn,rmcp::service=error,nodehost_cli::serve_cmd=info,nodehost_cli::worker_cmd=info"
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

@@ -24,7 +24,8 @@ pub fn add_secrets(secrets: &Secrets) {
     });
 }
 
-fn scrub(text: &str) -> String {
+/// `text` with every registered secret removed.
+pub fn scrub(text: &str) -> String {
     let known = SECRETS.read().unwrap_or_else(std::sync::PoisonError::into_inner);
     match known.as_ref() {
         Some(secrets) => secrets.scrub(text),

@@ -372,6 +372,19 @@ impl Host {
         input: RunInput,
         config: &RunConfig,
     ) -> Result<RunDocument, RequestError> {
+        self.run_with(node, input, config, |session| session).await
+    }
+
+    /// [`Host::run`], with the session the items execute through wrapped by `layer`: what a
+    /// caller adds around every item (a worker's journal of what was applied) without a
+    /// pipeline of its own. `layer` sees only items that passed validation.
+    pub async fn run_with(
+        &self,
+        node: &str,
+        input: RunInput,
+        config: &RunConfig,
+        layer: impl FnOnce(Arc<dyn DynSession>) -> Arc<dyn DynSession>,
+    ) -> Result<RunDocument, RequestError> {
         let RunInput {
             parameters,
             items,
@@ -398,7 +411,7 @@ impl Host {
         if work.is_empty() {
             return Ok(RunReport::default().document(Vec::new(), Some(0)));
         }
-        let session = self.session(plan.node(), credentials).await?;
+        let session = layer(self.session(plan.node(), credentials).await?);
         let mut outputs: Vec<OutputItem> = Vec::new();
         let report = engine::execute(session, futures::stream::iter(work), &config, &mut outputs).await;
         Ok(report.document(outputs, Some(total)))
