@@ -434,8 +434,9 @@ fn keys_appear_in_no_result_journal_record_or_log() {
     let pool = Pool::new(Sandbox::seeded(3));
     let key = pool.sandbox.api_key().to_owned();
     let w = pool.worker("w1", &["--log-format", "json"]);
+    // A write (journaled; reads are not) and a read that fails.
     let job = json!([
-        {"operation": "get", "clientId": 1},
+        {"operation": "create", "name": "Ana Souza"},
         {"operation": "get", "clientId": 999999}
     ]);
     pool.submit("secret", &json!({"items": job, "continueOnFail": true}), &[])
@@ -454,6 +455,7 @@ fn keys_appear_in_no_result_journal_record_or_log() {
     });
     assert!(records.0.contains(&"secret.0".to_owned()), "{:?}", records.0);
     assert!(records.0.contains(&"secret.done".to_owned()), "{:?}", records.0);
+    assert!(!records.0.contains(&"secret.1".to_owned()), "reads are not journaled: {:?}", records.0);
     for value in &records.1 {
         assert!(!value.contains(&key), "a journal record holds the key: {value}");
     }

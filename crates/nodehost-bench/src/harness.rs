@@ -17,7 +17,7 @@ use anyhow::{Context as _, bail, ensure};
 use crate::measure::{self, Measured};
 
 /// Key the benchmark sandboxes accept.
-const API_KEY: &str = "gck_nodehost_bench";
+pub const API_KEY: &str = "gck_nodehost_bench";
 /// Sample clients in every sandbox; items ask for ids 1..=SEEDED in turn.
 pub const SEEDED: u32 = 1_000;
 /// The node under test.
@@ -64,6 +64,13 @@ pub struct Harness {
 pub struct Sandbox {
     running: Option<gestor_sandbox::RunningSandbox>,
     base_url: String,
+}
+
+impl Sandbox {
+    /// Its API root (with `/api`).
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
 }
 
 impl Harness {
@@ -120,6 +127,11 @@ impl Harness {
             // A failing shutdown changes nothing about the figures already taken.
             let _ = self.runtime.block_on(running.shutdown());
         }
+    }
+
+    /// The `nodehost` binary under test.
+    pub fn nodehost(&self) -> &Path {
+        &self.nodehost
     }
 
     /// The harness's runtime, for benchmarks that drive HTTP themselves.

@@ -16,6 +16,7 @@ mod measure;
 mod raw_client;
 mod serve_bench;
 mod stats;
+mod workers_bench;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +58,8 @@ enum Command {
     Concurrency(benches::ConcurrencyArgs),
     /// 7. `nodehost serve`: one-item runs over HTTP vs `nodehost run` per request; items vs raw.
     Serve(serve_bench::ServeArgs),
+    /// 8. Workers on NATS JetStream: items/s through one and two workers vs the raw client.
+    Workers(workers_bench::WorkersArgs),
     /// Benchmarks 1, 2, 4 and 5 with their default settings, in that order.
     All,
     /// The baseline client the benchmarks compare nodehost with (reads stdin, writes stdout).
@@ -110,6 +113,7 @@ fn benchmark(nodehost: Option<PathBuf>, command: &Command, cpus: &[usize]) -> an
         Command::Memory(a) => benches::memory(&h, a),
         Command::Concurrency(a) => benches::concurrency(&h, a),
         Command::Serve(a) => serve_bench::serve(&h, a),
+        Command::Workers(a) => workers_bench::workers(&h, a),
         Command::All => {
             benches::overhead(&h, &defaults()?)?;
             benches::startup(&h, &defaults()?)?;

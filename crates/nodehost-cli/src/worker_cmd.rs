@@ -3,9 +3,10 @@
 //!
 //! - Jobs are messages on a work-queue stream (`--stream`, subject `--subject`), de-duplicated
 //!   by job id (`Nats-Msg-Id`), read by one durable pull consumer that every worker shares.
-//! - A worker runs a job through the same pipeline as `run` ([`Host::run_with`]). Each item's
+//! - A worker runs a job through the same pipeline as `run` ([`Host::run_with`]). Each write's
 //!   outcome is journaled in a key-value bucket (`--bucket`, key `JOB.INDEX`) as it happens:
-//!   `started` before the item is sent, `applied` with its outputs after.
+//!   `started` before the item is sent, `applied` with its outputs after. Reads are not
+//!   journaled: they have no effect to apply twice, and a redelivery reads again.
 //! - The result, the run document plus `jobId`, `node`, `worker` and `delivery`, is published to
 //!   the results stream (subject `RESULTS.JOB`) and acknowledged by JetStream before the job is
 //!   acknowledged, and `JOB.done` is recorded: at least once delivery, a result at most once.
@@ -825,7 +826,9 @@ impl DynSession for JournaledSession {
             }
             _ => {}
         }
-        if item.dry_run {
+        // A read has no effect to apply twice: it is not journaled, and a redelivery reads
+        // again. This keeps two key-value writes per item off read jobs (benchmark 8).
+        if item.dry_run || prepared.hints.read_only {
             return self.inner.execute(prepared, item).await;
         }
         let key = format!("{}.{index}", self.journal.job);
