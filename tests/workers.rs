@@ -455,7 +455,11 @@ fn keys_appear_in_no_result_journal_record_or_log() {
     });
     assert!(records.0.contains(&"secret.0".to_owned()), "{:?}", records.0);
     assert!(records.0.contains(&"secret.done".to_owned()), "{:?}", records.0);
-    assert!(!records.0.contains(&"secret.1".to_owned()), "reads are not journaled: {:?}", records.0);
+    assert!(
+        !records.0.contains(&"secret.1".to_owned()),
+        "reads are not journaled: {:?}",
+        records.0
+    );
     for value in &records.1 {
         assert!(!value.contains(&key), "a journal record holds the key: {value}");
     }
