@@ -229,3 +229,34 @@ pub fn missing_hint(node: &HostedNode) -> String {
     }
     hint
 }
+
+/// The credentials a long-lived server (`serve`, `worker`) holds, by credential type: the
+/// embedded sandbox's, then `--credentials FILE` for every node whose type it fits, else the
+/// environment variables of each type (as `nodehost run` reads them). Each is removed from
+/// everything printed on stderr from now on.
+pub fn server_credentials(
+    registry: &nodehost_core::Registry,
+    sandbox: Option<&EmbeddedSandbox>,
+    args: &ConnectionArgs,
+) -> Result<Vec<(String, Value)>, CliError> {
+    let mut held = Vec::new();
+    if let Some(s) = sandbox {
+        held.push((crate::run_cmd::SANDBOX_CREDENTIAL.to_owned(), s.credentials()));
+    }
+    for node in registry.nodes() {
+        if let Some(kind) = node.credential()
+            && !held.iter().any(|(k, _): &(String, Value)| *k == kind.name)
+            && let Some(value) = credentials(node, None, args)?
+        {
+            held.push((kind.name.clone(), value));
+        }
+    }
+    for node in registry.nodes() {
+        if let Some(kind) = node.credential()
+            && let Some((_, value)) = held.iter().find(|(k, _)| *k == kind.name)
+        {
+            crate::stderr::add_secrets(&nodehost_core::Secrets::of_credentials(kind, value));
+        }
+    }
+    Ok(held)
+}

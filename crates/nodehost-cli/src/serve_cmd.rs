@@ -39,12 +39,11 @@ use tokio::sync::Semaphore;
 use crate::CliError;
 use crate::cli::ServeArgs;
 use crate::connection::{EmbeddedSandbox, item_deadline, session_options};
-use crate::run_cmd::SANDBOX_CREDENTIAL;
 use crate::serve_openapi::{
     ErrorBodyBody, JsonObjectBody, NdjsonLineBody, NodeSummariesBody, RunBodyBody, RunDocumentBody,
     StatusBody, UnavailableBody,
 };
-use crate::stderr::{self, say};
+use crate::stderr::say;
 
 /// Items of one run executing at once when the request does not say.
 const DEFAULT_CONCURRENCY: usize = 8;
@@ -130,27 +129,7 @@ pub async fn run(registry: Registry, args: ServeArgs) -> Result<(), CliError> {
     } else {
         None
     };
-    let mut credentials = Vec::new();
-    if let Some(s) = &sandbox {
-        credentials.push((SANDBOX_CREDENTIAL.to_owned(), s.credentials()));
-    }
-    // `--credentials FILE` serves every node whose credential type it fits; without it, the
-    // environment variables of each credential type (as `nodehost run` reads them).
-    for node in registry.nodes() {
-        if let Some(kind) = node.credential()
-            && !credentials.iter().any(|(k, _)| *k == kind.name)
-            && let Some(value) = crate::connection::credentials(node, None, &args.connection)?
-        {
-            credentials.push((kind.name.clone(), value));
-        }
-    }
-    for node in registry.nodes() {
-        if let Some(kind) = node.credential()
-            && let Some((_, value)) = credentials.iter().find(|(k, _)| *k == kind.name)
-        {
-            stderr::add_secrets(&nodehost_core::Secrets::of_credentials(kind, value));
-        }
-    }
+    let credentials = crate::connection::server_credentials(&registry, sandbox.as_ref(), &args.connection)?;
     let host = Arc::new(Host::with_options(registry, session_options(&args.connection)?));
     let runs = Arc::new(Semaphore::new(args.max_runs as usize));
     let shutdown = CancellationToken::new();

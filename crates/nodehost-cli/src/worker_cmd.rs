@@ -353,25 +353,7 @@ pub async fn run(registry: Registry, args: WorkerArgs) -> Result<(), CliError> {
     } else {
         None
     };
-    let mut credentials = Vec::new();
-    if let Some(s) = &sandbox {
-        credentials.push((crate::run_cmd::SANDBOX_CREDENTIAL.to_owned(), s.credentials()));
-    }
-    for node in registry.nodes() {
-        if let Some(kind) = node.credential()
-            && !credentials.iter().any(|(k, _)| *k == kind.name)
-            && let Some(value) = crate::connection::credentials(node, None, &args.connection)?
-        {
-            credentials.push((kind.name.clone(), value));
-        }
-    }
-    for node in registry.nodes() {
-        if let Some(kind) = node.credential()
-            && let Some((_, value)) = credentials.iter().find(|(k, _)| *k == kind.name)
-        {
-            stderr::add_secrets(&nodehost_core::Secrets::of_credentials(kind, value));
-        }
-    }
+    let credentials = crate::connection::server_credentials(&registry, sandbox.as_ref(), &args.connection)?;
     let consumer: consumer::PullConsumer = queue
         .jobs
         .get_or_create_consumer(
