@@ -1,5 +1,5 @@
 //! What every benchmark shares: an in-process sandbox to talk to, input files, and running
-//! either client (the `nodehost` binary or our own `raw-client`) as a whole process on them,
+//! either client (the `nodehost` binary or our own `nodehost-raw-client`) as a whole process on them,
 //! checking that it succeeded and wrote one answer per item.
 //!
 //! The sandbox lives in this process, not in a child: then `wait4` reports the client alone,
@@ -28,7 +28,7 @@ const NODE: &str = "gestorClientesMaxCliente";
 pub enum Client {
     /// `nodehost run gestorClientesMaxCliente`.
     Nodehost,
-    /// `nodehost-bench raw-client`: reqwest and nothing else.
+    /// `nodehost-raw-client`: reqwest and nothing else.
     Raw,
 }
 
@@ -56,6 +56,8 @@ pub struct Harness {
     runtime: tokio::runtime::Runtime,
     dir: tempfile::TempDir,
     nodehost: PathBuf,
+    /// `nodehost-raw-client`, beside this executable.
+    raw: PathBuf,
     me: PathBuf,
 }
 
@@ -87,12 +89,19 @@ impl Harness {
             "{} not found: build it first with `cargo build --release -p nodehost-cli -p nodehost-bench`, or pass --nodehost PATH",
             nodehost.display()
         );
+        let raw = me.with_file_name("nodehost-raw-client");
+        ensure!(
+            raw.is_file(),
+            "{} not found: build it first with `cargo build --release -p nodehost-cli -p nodehost-bench`",
+            raw.display()
+        );
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         let dir = tempfile::Builder::new().prefix("nodehost-bench").tempdir()?;
         Ok(Self {
             runtime,
             dir,
             nodehost,
+            raw,
             me,
         })
     }
@@ -132,6 +141,11 @@ impl Harness {
     /// The `nodehost` binary under test.
     pub fn nodehost(&self) -> &Path {
         &self.nodehost
+    }
+
+    /// The raw client the benchmarks compare it with.
+    pub fn raw_client(&self) -> &Path {
+        &self.raw
     }
 
     /// The harness's runtime, for benchmarks that drive HTTP themselves.
@@ -241,6 +255,72 @@ impl Harness {
         Ok(measured)
     }
 
+    /// Runs `client` once on `input` behind `/usr/bin/time -f %M` and returns the run with the
+    /// peak RSS GNU time reports (KiB). GNU time forks, so the child starts from time's own
+    /// ~2 MiB, not from this process's (see `measure`): the floor a small client needs.
+    pub fn run_timed(
+        &self,
+        client: Client,
+        sandbox: &Sandbox,
+        input: &Path,
+        format: Format,
+        concurrency: usize,
+        items: usize,
+    ) -> anyhow::Result<Measured> {
+        let report = self.dir.path().join("time");
+        let mut cmd = self.command(
+            client,
+            Some(gnu_time(&report)),
+            sandbox,
+            input,
+            format,
+            concurrency,
+        )?;
+        let mut measured = measure::run(&mut cmd).with_context(|| format!("cannot run {client}"))?;
+        measured.max_rss_kib = read_gnu_time(&report)?;
+        self.check(client, measured.status, format, items)?;
+        Ok(measured)
+    }
+
+    /// Runs `nodehost ARGS` (a command that makes no request) behind GNU time; fails unless it
+    /// exits 0. Returns the run with its peak RSS and how many bytes it printed.
+    pub fn nodehost_timed(&self, args: &[&str]) -> anyhow::Result<(Measured, u64)> {
+        let report = self.dir.path().join("time");
+        let out = self.dir.path().join("out");
+        let mut cmd = gnu_time(&report);
+        cmd.arg(&self.nodehost)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(File::create(&out)?))
+            .stderr(Stdio::from(File::create(self.dir.path().join("err"))?));
+        let mut measured = measure::run(&mut cmd).with_context(|| format!("cannot run nodehost {args:?}"))?;
+        measured.max_rss_kib = read_gnu_time(&report)?;
+        if !measured.status.success() {
+            let stderr = std::fs::read_to_string(self.dir.path().join("err")).unwrap_or_default();
+            bail!(
+                "nodehost {args:?} failed ({}): {}",
+                measured.status,
+                stderr.trim()
+            );
+        }
+        let printed = std::fs::metadata(&out)?.len();
+        Ok((measured, printed))
+    }
+
+    /// Starts `client` on `input` against `sandbox` (which should add latency) and returns the
+    /// child, for sampling `/proc/PID/smaps_rollup` while its request waits.
+    pub fn spawn(
+        &self,
+        client: Client,
+        sandbox: &Sandbox,
+        input: &Path,
+        concurrency: usize,
+    ) -> anyhow::Result<std::process::Child> {
+        let mut cmd = self.command(client, None, sandbox, input, Format::Document, concurrency)?;
+        Ok(cmd.spawn()?)
+    }
+
     /// Runs `client` once on `input` under `valgrind --tool=callgrind` and returns the
     /// instructions it executed (all threads, user space): a count that, unlike time, does
     /// not depend on what else the machine is doing. Same checks as [`Harness::run`].
@@ -288,7 +368,7 @@ impl Harness {
     ) -> anyhow::Result<Command> {
         let (program, subcommand): (&Path, &[&str]) = match client {
             Client::Nodehost => (&self.nodehost, &["run", NODE]),
-            Client::Raw => (&self.me, &["raw-client"]),
+            Client::Raw => (&self.raw, &[]),
         };
         let mut cmd = match wrapper {
             Some(mut wrapper) => {
@@ -349,6 +429,26 @@ impl Harness {
 
 /// The instruction total of a callgrind profile: its `totals:` line (or `summary:`, which
 /// older valgrinds write instead), the first event being `Ir`.
+/// `/usr/bin/time -f %M -o REPORT`, ready for the program and its arguments.
+fn gnu_time(report: &Path) -> Command {
+    let mut time = Command::new("/usr/bin/time");
+    time.arg("-f").arg("%M").arg("-o").arg(report);
+    time
+}
+
+/// The peak RSS (KiB) GNU time wrote; says how to install it when it is missing.
+fn read_gnu_time(report: &Path) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(report)
+        .context("GNU time wrote no report (install it: sudo apt-get install -y time)")?;
+    gnu_time_kib(&text).with_context(|| format!("GNU time wrote {text:?}"))
+}
+
+/// The `%M` figure of a GNU time report: its last line (a failing command makes time write
+/// "Command exited with non-zero status N" before it).
+fn gnu_time_kib(report: &str) -> Option<u64> {
+    report.lines().next_back()?.trim().parse().ok()
+}
+
 fn callgrind_total(profile: &str) -> Option<u64> {
     profile.lines().find_map(|line| {
         let rest = line
@@ -381,5 +481,16 @@ mod tests {
         assert_eq!(callgrind_total(profile), Some(164_808_186));
         assert_eq!(callgrind_total("events: Ir\nsummary: 42\n"), Some(42));
         assert_eq!(callgrind_total("events: Ir\n"), None);
+    }
+
+    #[test]
+    fn reads_the_peak_rss_of_a_gnu_time_report() {
+        assert_eq!(gnu_time_kib("9368\n"), Some(9368));
+        assert_eq!(
+            gnu_time_kib("Command exited with non-zero status 2\n17808\n"),
+            Some(17808)
+        );
+        assert_eq!(gnu_time_kib("Command terminated by signal 9\n"), None);
+        assert_eq!(gnu_time_kib(""), None);
     }
 }

@@ -12,8 +12,8 @@
 
 mod benches;
 mod harness;
+mod lean_bench;
 mod measure;
-mod raw_client;
 mod serve_bench;
 mod stats;
 mod workers_bench;
@@ -60,11 +60,10 @@ enum Command {
     Serve(serve_bench::ServeArgs),
     /// 8. Workers on NATS JetStream: items/s through one and two workers vs the raw client.
     Workers(workers_bench::WorkersArgs),
+    /// Lean (issue 18): peak RSS of short runs and commands and binary sizes, vs the raw floor.
+    Lean(lean_bench::LeanArgs),
     /// Benchmarks 1, 2, 4 and 5 with their default settings, in that order.
     All,
-    /// The baseline client the benchmarks compare nodehost with (reads stdin, writes stdout).
-    #[command(hide = true)]
-    RawClient(raw_client::RawArgs),
     /// Runs a command and writes its peak RSS to a file (used by `memory`).
     #[command(hide = true)]
     RssProbe(measure::ProbeArgs),
@@ -73,7 +72,6 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::RawClient(args) => raw_client::main(args),
         Command::RssProbe(args) => {
             return measure::probe_main(args).unwrap_or_else(|e| {
                 eprintln!("nodehost-bench rss-probe: {e:#}");
@@ -114,6 +112,7 @@ fn benchmark(nodehost: Option<PathBuf>, command: &Command, cpus: &[usize]) -> an
         Command::Concurrency(a) => benches::concurrency(&h, a),
         Command::Serve(a) => serve_bench::serve(&h, a),
         Command::Workers(a) => workers_bench::workers(&h, a),
+        Command::Lean(a) => lean_bench::lean(&h, a),
         Command::All => {
             benches::overhead(&h, &defaults()?)?;
             benches::startup(&h, &defaults()?)?;
@@ -124,7 +123,7 @@ fn benchmark(nodehost: Option<PathBuf>, command: &Command, cpus: &[usize]) -> an
             );
             Ok(())
         }
-        Command::RawClient(_) | Command::RssProbe(_) => Ok(()),
+        Command::RssProbe(_) => Ok(()),
     }
 }
 

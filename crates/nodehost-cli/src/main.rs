@@ -11,7 +11,24 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> std::process::ExitCode {
     let cli = nodehost_cli::Cli::parse();
     init_logs(cli.output.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    // Commands that only print what the registry holds do no concurrent I/O: one thread does,
+    // and runtime workers would only add their stacks and allocator heaps to what `list` costs.
+    use nodehost_cli::cli::Command;
+    let printing_only = matches!(
+        cli.command,
+        Command::List
+            | Command::Describe(_)
+            | Command::Schema(_)
+            | Command::N8n(_)
+            | Command::Completions(_)
+            | Command::Man(_)
+    );
+    let mut builder = if printing_only {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("nodehost: cannot start the async runtime: {e}");

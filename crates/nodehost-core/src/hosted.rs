@@ -7,7 +7,7 @@
 //! same way.
 
 use std::any::Any;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -114,7 +114,9 @@ pub trait JsonSession: Send + Sync + 'static {
 /// A node ready to validate and run items.
 pub struct HostedNode {
     description: NodeDescription,
-    definition: Value,
+    /// Built the first time it is asked for: a run never needs it (`describe`, `serve` and the
+    /// n8n generator do), and building it copies the whole form and schema.
+    definition: OnceLock<Value>,
     credential: Option<CredentialType>,
     operations: Vec<OperationSchema>,
     locks: Vec<CompiledLocks>,
@@ -186,10 +188,9 @@ impl HostedNode {
             .map(|o| CompiledLocks::new(&o.locks).map_err(|e| at(format!("operation `{}`: {e}", o.value))))
             .collect::<Result<Vec<_>, _>>()?;
         let validator = Validator::new(&operations, &description.formats);
-        let definition = description.to_definition();
         Ok(Self {
             description,
-            definition,
+            definition: OnceLock::new(),
             credential,
             operations,
             locks,
@@ -227,7 +228,7 @@ impl HostedNode {
 
     /// The n8n-compatible definition (identical to `node-definitions/NAME.json`).
     pub fn definition(&self) -> &Value {
-        &self.definition
+        self.definition.get_or_init(|| self.description.to_definition())
     }
 
     /// The credential type, if the node needs one.
