@@ -23,7 +23,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
-/// Flags of `nodehost-bench raw-client`.
+/// Flags of `nodehost-raw-client`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RawArgs {
     /// Requests in flight at once.
@@ -34,7 +34,7 @@ pub struct RawArgs {
     pub ndjson: bool,
 }
 
-/// Runs the raw client on stdin/stdout; the main of the `raw-client` subcommand.
+/// Runs the raw client on stdin/stdout: the main of `nodehost-raw-client`.
 pub fn main(args: &RawArgs) -> anyhow::Result<()> {
     // The same runtime as nodehost, driven the same way: the work runs on a worker thread.
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

@@ -5,7 +5,7 @@
 //!   against the same one-item request as a whole `nodehost run` process per request, 1 and 64
 //!   processes at a time. Every answer is checked (status 200, the asked-for client back).
 //! - **Cost of a served item**: one `POST` of N items at `?concurrency=1` and `16`, from the
-//!   request's first byte to the answer's last, against the raw client (`raw-client`, a whole
+//!   request's first byte to the answer's last, against the raw client (`nodehost-raw-client`, a whole
 //!   process) on the same N items; per item, and as a ratio.
 
 use std::sync::Arc;
