@@ -156,3 +156,64 @@ fn an_upsert_needs_the_field_it_matches_by() {
     let found = problems(json!({"operation": "upsert", "name": "Ana", "cpf": "529.982.247-25"}));
     assert!(format!("{found:?}").contains("matchBy"), "{found:?}");
 }
+
+/// A backend for a node hosted from its description only: never opened here.
+struct Unopened;
+
+#[async_trait::async_trait]
+impl nodehost_core::DynamicNode for Unopened {
+    async fn open(
+        &self,
+        _: Option<Value>,
+        _: &nodehost_core::SessionOptions,
+    ) -> Result<std::sync::Arc<dyn nodehost_core::JsonSession>, nodehost_core::SetupError> {
+        unreachable!("the test never opens a session")
+    }
+}
+
+#[test]
+fn the_typed_node_validates_as_its_definition_says() {
+    // Hosting a typed node reuses the operations split from its generated schema instead of
+    // splitting its published `parametersSchema` again; both must give the same node.
+    let typed = HostedNode::typed(ClienteNode).unwrap();
+    let described = HostedNode::dynamic(
+        typed.description().clone(),
+        typed.credential().cloned(),
+        std::sync::Arc::new(Unopened),
+    )
+    .unwrap();
+    assert_eq!(typed.definition(), described.definition());
+    let operations: Vec<&str> = typed.validator().operation_names().collect();
+    assert_eq!(
+        operations,
+        described.validator().operation_names().collect::<Vec<_>>()
+    );
+    assert!(operations.len() >= 5, "{operations:?}");
+    for op in operations.iter().copied().map(Some).chain([None]) {
+        assert_eq!(
+            typed.item_schema(op),
+            described.item_schema(op),
+            "operation {op:?}"
+        );
+    }
+    for item in [
+        json!({"operation": "create", "name": "", "email": "x", "cpf": "111.111.111-11", "extra": 1}),
+        json!({"operation": "update", "clientId": 0}),
+        json!({"operation": "getAll", "returnAll": false, "limit": 0}),
+        json!({"operation": "get", "clientId": "7"}),
+    ] {
+        let Value::Object(item) = item else { panic!() };
+        let check = |node: &HostedNode| {
+            let mut params = item.clone();
+            let problems = node.validator().check(&mut params, UnknownFields::Reject);
+            (
+                problems
+                    .into_iter()
+                    .map(|p| (p.path, p.message))
+                    .collect::<Vec<_>>(),
+                params,
+            )
+        };
+        assert_eq!(check(&typed), check(&described), "{item:?}");
+    }
+}

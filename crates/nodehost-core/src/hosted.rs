@@ -21,7 +21,7 @@ use crate::locks::CompiledLocks;
 use crate::node::{ItemContext, Lock, Node, SessionOptions};
 use crate::output::Output;
 use crate::retry::RetryPolicy;
-use crate::schema::{OperationSchema, combined_schema, split_operations};
+use crate::schema::{OperationSchema, combined_schema, order_keywords, split_operations};
 use crate::validate::{UnknownFields, Validator};
 
 /// One item's validated parameters, ready to execute.
@@ -141,11 +141,22 @@ impl HostedNode {
         credential: Option<CredentialType>,
         backend: Arc<dyn NodeBackend>,
     ) -> Result<Self, DescriptionError> {
-        let name = description.name.clone();
-        let at = |e: String| DescriptionError(format!("node `{name}`: {e}"));
-        let mut operations = description
+        let operations = description
             .operation_schemas()
             .map_err(|e| DescriptionError(e.0))?;
+        Self::assemble(description, credential, backend, operations)
+    }
+
+    /// [`Self::new`] with the operations of the description already split out of its
+    /// `parametersSchema` (a typed node has them from its generated schema).
+    fn assemble(
+        description: NodeDescription,
+        credential: Option<CredentialType>,
+        backend: Arc<dyn NodeBackend>,
+        mut operations: Vec<OperationSchema>,
+    ) -> Result<Self, DescriptionError> {
+        let name = description.name.clone();
+        let at = |e: String| DescriptionError(format!("node `{name}`: {e}"));
         for op in &description.operations {
             if !operations.iter().any(|s| s.name == op.value) {
                 return Err(at(format!(
@@ -201,10 +212,10 @@ impl HostedNode {
 
     /// Host a typed Rust node: its description is derived from its `Params` type.
     pub fn typed<N: Node>(node: N) -> Result<Self, DescriptionError> {
-        let description = describe_typed(&node)?;
+        let (description, operations) = describe_typed(&node)?;
         let credential = node.credential();
         let backend: Arc<dyn NodeBackend> = Arc::new(Typed { node: Arc::new(node) });
-        Self::new(description, credential, backend)
+        Self::assemble(description, credential, backend, operations)
     }
 
     /// Host a node described only by data, executed by `backend`.
@@ -362,13 +373,18 @@ fn check_credentials(kind: &CredentialType, value: &Value) -> Result<(), SetupEr
 }
 
 /// The description of a typed node, from its info and the schema of its `Params`.
-fn describe_typed<N: Node>(node: &N) -> Result<NodeDescription, DescriptionError> {
+/// A typed node's description, and its operations as splitting the description's
+/// `parametersSchema` gives them (what [`HostedNode::new`] would compute again; a test holds
+/// the two equal), so that a typed node behaves as one described by its definition.
+fn describe_typed<N: Node>(node: &N) -> Result<(NodeDescription, Vec<OperationSchema>), DescriptionError> {
     let info = node.info();
     let at = |e: String| DescriptionError(format!("node `{}`: {e}", info.name));
-    let root = schemars::SchemaGenerator::new(schemars::generate::SchemaSettings::draft2020_12())
-        .into_root_schema_for::<N::Params>();
-    let root = serde_json::to_value(root).map_err(|e| at(e.to_string()))?;
-    let ops = split_operations(&root, &info.default_operation).map_err(at)?;
+    let mut root = schemars::SchemaGenerator::new(schemars::generate::SchemaSettings::draft2020_12())
+        .into_root_schema_for::<N::Params>()
+        .to_value();
+    order_keywords(&mut root);
+    let mut ops = split_operations(&root, &info.default_operation).map_err(at)?;
+    crate::schema::distinct(&ops).map_err(at)?;
     if !ops.iter().any(|o| o.name == info.default_operation) {
         return Err(at(format!(
             "the default operation `{}` is not an operation",
@@ -381,7 +397,12 @@ fn describe_typed<N: Node>(node: &N) -> Result<NodeDescription, DescriptionError
         .collect::<Result<Vec<_>, _>>()?;
     let properties = crate::definition::properties(&info.default_operation, &operations, &ops);
     let parameters_schema = combined_schema(&info.display_name, &ops);
-    Ok(NodeDescription {
+    for op in &mut ops {
+        // What a definition's schema carries of an operation: its metadata is in the
+        // description now.
+        op.meta = None;
+    }
+    let description = NodeDescription {
         name: info.name,
         display_name: info.display_name,
         version: info.version,
@@ -396,7 +417,8 @@ fn describe_typed<N: Node>(node: &N) -> Result<NodeDescription, DescriptionError
         properties,
         parameters_schema,
         formats: node.formats(),
-    })
+    };
+    Ok((description, ops))
 }
 
 /// What a variant's `x-operation` declares.
