@@ -372,10 +372,10 @@ fn check_credentials(kind: &CredentialType, value: &Value) -> Result<(), SetupEr
     }
 }
 
-/// The description of a typed node, from its info and the schema of its `Params`.
-/// A typed node's description, and its operations as splitting the description's
-/// `parametersSchema` gives them (what [`HostedNode::new`] would compute again; a test holds
-/// the two equal), so that a typed node behaves as one described by its definition.
+/// The description of a typed node, from its info and the schema of its `Params`, and its
+/// operations as splitting the description's `parametersSchema` gives them (what
+/// [`HostedNode::new`] would compute again; a test holds the two equal), so that a typed node
+/// behaves as one described by its definition.
 fn describe_typed<N: Node>(node: &N) -> Result<(NodeDescription, Vec<OperationSchema>), DescriptionError> {
     let info = node.info();
     let at = |e: String| DescriptionError(format!("node `{}`: {e}", info.name));

@@ -120,26 +120,19 @@ pub(crate) fn order_keywords(value: &mut Value) {
 
 /// Whether the keywords of `map` already stand where [`order_keywords`] puts them.
 fn in_order(map: &Map<String, Value>) -> bool {
-    // 0..7: a first keyword, by its place; 7: any other; 8..: a last keyword, by its place.
-    let place = |key: &str| {
-        KEYWORDS_FIRST
-            .iter()
-            .position(|k| *k == key)
-            .or_else(|| {
-                KEYWORDS_LAST
-                    .iter()
-                    .position(|k| *k == key)
-                    .map(|i| KEYWORDS_FIRST.len() + 1 + i)
-            })
-            .unwrap_or(KEYWORDS_FIRST.len())
-    };
-    let mut keys = map.keys().map(|k| place(k));
-    let mut previous = 0;
-    keys.all(|p| {
-        let ordered = p >= previous;
-        previous = p;
-        ordered
-    })
+    map.keys().map(|k| place(k)).is_sorted()
+}
+
+/// Where [`order_keywords`] puts `key`: a first keyword by its place among them, then any
+/// other keyword, then a last keyword by its place.
+fn place(key: &str) -> usize {
+    let first = KEYWORDS_FIRST.iter().position(|k| *k == key);
+    let last = KEYWORDS_LAST.iter().position(|k| *k == key);
+    match (first, last) {
+        (Some(i), _) => i,
+        (None, Some(i)) => KEYWORDS_FIRST.len() + 1 + i,
+        (None, None) => KEYWORDS_FIRST.len(),
+    }
 }
 
 /// `members`: `value` is a map whose values are schemas (`properties`, `$defs`), not a schema.
