@@ -6,7 +6,12 @@
 //!   commands execute (`link/startup-order.txt`, written by `scripts/startup-order`) first and
 //!   together, so a one-item run maps a few MiB of contiguous code instead of pages scattered
 //!   over the whole binary. Functions the list names and the build lacks are skipped, so a stale
-//!   list costs part of the gain, never the build.
+//!   list costs part of the gain, never the build;
+//! - pack their relative relocations (`-z pack-relative-relocs`, DT_RELR) when the glibc they
+//!   link against loads them (2.36 or later): the dynamic loader then reads a few KiB instead
+//!   of 24,000 24-byte entries (0.6 MB) at every start. The binary then needs glibc 2.36 where
+//!   it runs, and says so when it is missing (`version GLIBC_ABI_DT_RELR not found`) instead
+//!   of starting broken; `NODEHOST_NO_RELR=1` builds one for older systems.
 //!
 //! Debug builds are left alone, as both cost link time on every test binary.
 
@@ -16,6 +21,7 @@ use std::path::Path;
 fn main() {
     println!("cargo:rerun-if-env-changed=PROFILE");
     println!("cargo:rerun-if-env-changed=NODEHOST_NO_SYMBOL_ORDER");
+    println!("cargo:rerun-if-env-changed=NODEHOST_NO_RELR");
     println!("cargo:rerun-if-changed=link/startup-order.txt");
     let release = env::var("PROFILE").is_ok_and(|p| p == "release");
     let linux = env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
@@ -23,6 +29,9 @@ fn main() {
         return;
     }
     println!("cargo:rustc-link-arg-bins=-Wl,--compress-debug-sections=zlib");
+    if glibc_loads_relr() && env::var_os("NODEHOST_NO_RELR").is_none() {
+        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    }
     let order = Path::new(&env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("link/startup-order.txt");
     if order.is_file() && links_with_lld() && env::var_os("NODEHOST_NO_SYMBOL_ORDER").is_none() {
         println!(
@@ -47,4 +56,29 @@ fn links_with_lld() -> bool {
         return true;
     }
     target == "x86_64-unknown-linux-gnu" && !named_linker && !lld_off
+}
+
+/// Whether the binary is built for the glibc of this machine and that glibc (2.36 or later)
+/// applies DT_RELR relocations. A cross build, another libc or an unknown version: no.
+fn glibc_loads_relr() -> bool {
+    let target = env::var("TARGET").unwrap_or_default();
+    let host = env::var("HOST").unwrap_or_default();
+    if target != host || !target.ends_with("-linux-gnu") {
+        return false;
+    }
+    let Ok(out) = std::process::Command::new("getconf")
+        .arg("GNU_LIBC_VERSION")
+        .output()
+    else {
+        return false;
+    };
+    // "glibc 2.36"
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut version = text
+        .trim()
+        .strip_prefix("glibc ")
+        .unwrap_or_default()
+        .split('.')
+        .map(|n| n.parse::<u32>().ok());
+    matches!((version.next(), version.next()), (Some(Some(major)), Some(Some(minor))) if (major, minor) >= (2, 36))
 }

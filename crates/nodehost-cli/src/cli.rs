@@ -57,7 +57,11 @@ pub struct PluginArgs {
     pub plugin_init_timeout: f64,
 }
 
+// `defer`: a subcommand's arguments are built only when the command line enters it, so a
+// `run` does not build `serve`'s, `worker`'s and the rest (a third of the parser's start-up;
+// BENCHMARKS.md, "Lean"). Help, completions and man pages build them all as before.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// List every registered node as a JSON array.
     #[command(after_help = "Example:\n  nodehost list")]
@@ -144,6 +148,7 @@ nodehost completions fish > ~/.config/fish/completions/nodehost.fish"
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum PluginCommand {
     /// Start a plugin, check its definitions and register it, so its nodes are listed,
     /// described and run like built-in ones.
@@ -167,7 +172,9 @@ nodehost plugin add python3 -- examples/plugins/keyvalue.py"
     Check(PluginCheckArgs),
 }
 
-/// A plugin executable and its arguments.
+// A plugin executable and its arguments.
+// (Not a doc comment: clap would make it the about of every subcommand that flattens these
+// arguments, as a deferred subcommand adds them after its own about.)
 #[derive(Debug, Args, Clone)]
 pub struct PluginTarget {
     /// The plugin executable: a path, or a command found on PATH.
@@ -258,7 +265,9 @@ pub struct ServeArgs {
     pub connection: ConnectionArgs,
 }
 
-/// Where the queue is and what its parts are called (`worker` and `submit` must agree).
+// Where the queue is and what its parts are called (`worker` and `submit` must agree).
+// (Not a doc comment: clap would make it the about of every subcommand that flattens these
+// arguments, as a deferred subcommand adds them after its own about.)
 #[derive(Debug, Args, Clone)]
 pub struct NatsArgs {
     /// The NATS server (JetStream enabled: `nats-server -js`).
@@ -376,6 +385,7 @@ pub struct SchemaArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum CredentialsCommand {
     /// Call the service's credential check and say who the key belongs to.
     #[command(
@@ -393,7 +403,9 @@ pub struct CredentialsTestArgs {
     pub connection: ConnectionArgs,
 }
 
-/// Where credentials come from and how the node talks to its service.
+// Where credentials come from and how the node talks to its service.
+// (Not a doc comment: clap would make it the about of every subcommand that flattens these
+// arguments, as a deferred subcommand adds them after its own about.)
 #[derive(Debug, Args, Clone)]
 pub struct ConnectionArgs {
     /// Credentials as a JSON file (used when the input envelope has none).

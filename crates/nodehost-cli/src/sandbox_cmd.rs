@@ -17,7 +17,9 @@ const MEMORY_DB: &str = ":memory:";
 /// Longest `--latency-ms` accepted: a day; anything longer is a typo, not a test.
 const MAX_LATENCY_MS: u64 = 86_400_000;
 
-/// Flags of `nodehost sandbox`.
+// Flags of `nodehost sandbox`.
+// (Not a doc comment: clap would make it the about of every subcommand that flattens these
+// arguments, as a deferred subcommand adds them after its own about.)
 #[derive(clap::Args, Debug)]
 pub struct SandboxArgs {
     /// Address to listen on; port 0 picks a free port. Keep it on loopback unless you mean it.

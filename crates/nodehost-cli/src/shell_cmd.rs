@@ -25,7 +25,10 @@ pub fn completions(registry: &Registry, shell: clap_complete::Shell) -> Result<(
             a.value_parser(PossibleValuesParser::new(nodes.clone()))
         })
     };
-    let mut cmd = Cli::command()
+    // Built first: the subcommands' arguments are deferred until then (`cli::Command`).
+    let mut cmd = Cli::command();
+    cmd.build();
+    let mut cmd = cmd
         .mut_subcommand("run", with_nodes)
         .mut_subcommand("describe", with_nodes)
         .mut_subcommand("schema", |c| {

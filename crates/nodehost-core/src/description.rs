@@ -9,7 +9,7 @@
 //! serialized.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -43,7 +43,7 @@ pub struct NodeDescription {
     /// send instead of sending its writes (`supportsDryRun` in the definition).
     pub supports_dry_run: bool,
     /// The n8n form (`properties`), published as is.
-    pub properties: Vec<Value>,
+    pub properties: Form,
     /// JSON Schema 2020-12 of one item's parameters: one `oneOf` branch per operation.
     pub parameters_schema: Value,
     /// Custom string formats referenced by `format` in the schema (not serialized: code).
@@ -57,6 +57,64 @@ impl fmt::Debug for NodeDescription {
             .field("version", &self.version)
             .field("operations", &self.operations)
             .finish_non_exhaustive()
+    }
+}
+
+/// A node's n8n form (`properties`): given as is by a definition document, or derived from a
+/// typed node's operation schemas the first time it is read. A run never reads it, and
+/// deriving it was a tenth of a one-item run's start-up (BENCHMARKS.md, "Lean"). Clones share
+/// it.
+#[derive(Clone)]
+pub struct Form(Arc<FormState>);
+
+struct FormState {
+    properties: OnceLock<Vec<Value>>,
+    derive: Option<Box<dyn Fn() -> Vec<Value> + Send + Sync>>,
+}
+
+impl Form {
+    /// A form given as is.
+    pub fn new(properties: Vec<Value>) -> Self {
+        Self(Arc::new(FormState {
+            properties: OnceLock::from(properties),
+            derive: None,
+        }))
+    }
+
+    /// A form computed by `derive` when it is first read.
+    pub fn derived(derive: impl Fn() -> Vec<Value> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(FormState {
+            properties: OnceLock::new(),
+            derive: Some(Box::new(derive)),
+        }))
+    }
+
+    /// The properties, in display order.
+    pub fn properties(&self) -> &[Value] {
+        let state = &*self.0;
+        state
+            .properties
+            .get_or_init(|| state.derive.as_ref().map(|derive| derive()).unwrap_or_default())
+    }
+}
+
+impl std::ops::Deref for Form {
+    type Target = [Value];
+
+    fn deref(&self) -> &[Value] {
+        self.properties()
+    }
+}
+
+impl From<Vec<Value>> for Form {
+    fn from(properties: Vec<Value>) -> Self {
+        Self::new(properties)
+    }
+}
+
+impl fmt::Debug for Form {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.properties()).finish()
     }
 }
 
@@ -238,7 +296,7 @@ impl NodeDescription {
         if self.supports_dry_run {
             def.insert("supportsDryRun".into(), json!(true));
         }
-        def.insert("properties".into(), Value::Array(self.properties.clone()));
+        def.insert("properties".into(), Value::Array(self.properties.to_vec()));
         let operations: Map<String, Value> = self
             .operations
             .iter()
@@ -391,7 +449,7 @@ impl NodeDescription {
             default_operation,
             operations,
             credential,
-            properties,
+            properties: Form::new(properties),
             parameters_schema,
             formats: Vec::new(),
         })
@@ -526,5 +584,39 @@ impl<'de> Deserialize<'de> for CredentialType {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let value = Value::deserialize(deserializer)?;
         Self::from_definition(&value).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn a_derived_form_is_built_when_first_read_once_for_all_its_clones() {
+        let built = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&built);
+        let form = Form::derived(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            vec![json!({"name": "operation", "type": "options"})]
+        });
+        let copy = form.clone();
+        assert_eq!(built.load(Ordering::SeqCst), 0, "built before anyone read it");
+        assert_eq!(
+            copy.properties(),
+            [json!({"name": "operation", "type": "options"})]
+        );
+        assert_eq!(form.len(), 1);
+        assert_eq!(built.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_given_form_reads_as_given() {
+        let form = Form::from(vec![json!({"name": "a"}), json!({"name": "b"})]);
+        assert_eq!(
+            form.iter().filter_map(|p| p["name"].as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
     }
 }

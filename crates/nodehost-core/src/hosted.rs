@@ -14,7 +14,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::description::{
-    CredentialType, DescriptionError, LockTemplates, NodeDescription, OperationDescription, OperationHints,
+    CredentialType, DescriptionError, Form, LockTemplates, NodeDescription, OperationDescription,
+    OperationHints,
 };
 use crate::error::{NodeError, Problem, SetupError};
 use crate::locks::CompiledLocks;
@@ -118,7 +119,7 @@ pub struct HostedNode {
     /// n8n generator do), and building it copies the whole form and schema.
     definition: OnceLock<Value>,
     credential: Option<CredentialType>,
-    operations: Vec<OperationSchema>,
+    operations: Arc<[OperationSchema]>,
     locks: Vec<CompiledLocks>,
     validator: Validator,
     backend: Arc<dyn NodeBackend>,
@@ -144,16 +145,22 @@ impl HostedNode {
         let operations = description
             .operation_schemas()
             .map_err(|e| DescriptionError(e.0))?;
+        let operations = in_order(
+            operations,
+            &description.default_operation,
+            &description.operations,
+        );
         Self::assemble(description, credential, backend, operations)
     }
 
     /// [`Self::new`] with the operations of the description already split out of its
-    /// `parametersSchema` (a typed node has them from its generated schema).
+    /// `parametersSchema` and put in its order (a typed node has them from its generated
+    /// schema).
     fn assemble(
         description: NodeDescription,
         credential: Option<CredentialType>,
         backend: Arc<dyn NodeBackend>,
-        mut operations: Vec<OperationSchema>,
+        operations: Arc<[OperationSchema]>,
     ) -> Result<Self, DescriptionError> {
         let name = description.name.clone();
         let at = |e: String| DescriptionError(format!("node `{name}`: {e}"));
@@ -173,10 +180,6 @@ impl HostedNode {
                 "the schema has operation `{}`, which is not declared",
                 extra.name
             )));
-        }
-        operations.sort_by_key(|s| description.operations.iter().position(|o| o.value == s.name));
-        for op in &mut operations {
-            op.defaulted = op.name == description.default_operation;
         }
         match (&description.credential, &credential) {
             (Some(a), Some(b)) if *a != b.name => {
@@ -372,18 +375,33 @@ fn check_credentials(kind: &CredentialType, value: &Value) -> Result<(), SetupEr
     }
 }
 
+/// Operation schemas in the description's order, the default one marked.
+fn in_order(
+    mut ops: Vec<OperationSchema>,
+    default_operation: &str,
+    operations: &[OperationDescription],
+) -> Arc<[OperationSchema]> {
+    ops.sort_by_key(|s| operations.iter().position(|o| o.value == s.name));
+    for op in &mut ops {
+        op.defaulted = op.name == default_operation;
+    }
+    ops.into()
+}
+
 /// The description of a typed node, from its info and the schema of its `Params`, and its
 /// operations as splitting the description's `parametersSchema` gives them (what
 /// [`HostedNode::new`] would compute again; a test holds the two equal), so that a typed node
 /// behaves as one described by its definition.
-fn describe_typed<N: Node>(node: &N) -> Result<(NodeDescription, Vec<OperationSchema>), DescriptionError> {
+fn describe_typed<N: Node>(node: &N) -> Result<(NodeDescription, Arc<[OperationSchema]>), DescriptionError> {
     let info = node.info();
     let at = |e: String| DescriptionError(format!("node `{}`: {e}", info.name));
     let mut root = schemars::SchemaGenerator::new(schemars::generate::SchemaSettings::draft2020_12())
         .into_root_schema_for::<N::Params>()
         .to_value();
     order_keywords(&mut root);
-    let mut ops = split_operations(&root, &info.default_operation).map_err(at)?;
+    let ops = split_operations(&root, &info.default_operation).map_err(at)?;
+    // Freed before the published schema and the rest are built, which reuse its memory.
+    drop(root);
     crate::schema::distinct(&ops).map_err(at)?;
     if !ops.iter().any(|o| o.name == info.default_operation) {
         return Err(at(format!(
@@ -395,13 +413,18 @@ fn describe_typed<N: Node>(node: &N) -> Result<(NodeDescription, Vec<OperationSc
         .iter()
         .map(|op| operation_of(op).map_err(|e| at(format!("operation `{}`: {e}", op.name))))
         .collect::<Result<Vec<_>, _>>()?;
-    let properties = crate::definition::properties(&info.default_operation, &operations, &ops);
     let parameters_schema = combined_schema(&info.display_name, &ops);
-    for op in &mut ops {
-        // What a definition's schema carries of an operation: its metadata is in the
-        // description now.
-        op.meta = None;
-    }
+    // The operations keep their `x-operation` metadata: the form reads `fieldsCollection` from
+    // it, and nothing else looks at it.
+    let ops = in_order(ops, &info.default_operation, &operations);
+    let properties = {
+        let (default, operations, ops) = (
+            info.default_operation.clone(),
+            operations.clone(),
+            Arc::clone(&ops),
+        );
+        Form::derived(move || crate::definition::properties(&default, &operations, &ops))
+    };
     let description = NodeDescription {
         name: info.name,
         display_name: info.display_name,

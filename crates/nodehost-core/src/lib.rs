@@ -59,8 +59,8 @@ pub mod secrets;
 pub mod validate;
 
 pub use description::{
-    CredentialType, DescriptionError, LockTemplates, NodeDescription, OperationDescription, OperationHints,
-    StringFormat,
+    CredentialType, DescriptionError, Form, LockTemplates, NodeDescription, OperationDescription,
+    OperationHints, StringFormat,
 };
 pub use document::{Document, DocumentError};
 pub use engine::{FnSink, ItemFailure, OutputItem, OutputSink, Progress, RunConfig, WorkItem};

@@ -151,19 +151,11 @@ fn order_in(value: &mut Value, members: bool) {
                 }
             }
             if !in_order(map) {
-                // Moved within the map, not rebuilt: no key is hashed again.
-                let mut at = 0;
-                for first in KEYWORDS_FIRST {
-                    if let Some((key, value)) = map.shift_remove_entry(first) {
-                        map.shift_insert(at, key, value);
-                        at += 1;
-                    }
-                }
-                for last in KEYWORDS_LAST {
-                    if let Some((key, value)) = map.shift_remove_entry(last) {
-                        map.insert(key, value);
-                    }
-                }
+                // Taken out and put back in a stable sort: each key is hashed once, where
+                // moving each keyword in place looked up (and hashed) every keyword there is.
+                let mut entries: Vec<(String, Value)> = std::mem::take(map).into_iter().collect();
+                entries.sort_by_key(|(key, _)| place(key));
+                map.extend(entries);
             }
         }
         _ => {}
@@ -182,11 +174,8 @@ pub fn split_operations(root: &Value, default_operation: &str) -> Result<Vec<Ope
 /// `generated`: the schema came from schemars, whose struct-level property counts do not
 /// count `operation` yet.
 fn split(root: &Value, default_operation: &str, generated: bool) -> Result<Vec<OperationSchema>, String> {
-    let defs = root
-        .get("$defs")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+    let no_defs = Map::new();
+    let defs = root.get("$defs").and_then(Value::as_object).unwrap_or(&no_defs);
     let branches = root
         .get("oneOf")
         .or_else(|| root.get("anyOf"))
@@ -195,7 +184,7 @@ fn split(root: &Value, default_operation: &str, generated: bool) -> Result<Vec<O
     let mut out = Vec::with_capacity(branches.len());
     for branch in branches {
         let mut flat = Flat::default();
-        flatten(branch, &defs, &mut flat, 0)?;
+        flatten(branch, defs, &mut flat, 0)?;
         let name = flat
             .properties
             .get("operation")
@@ -245,7 +234,7 @@ fn split(root: &Value, default_operation: &str, generated: bool) -> Result<Vec<O
                 .or(flat.description),
             required,
             extra,
-            defs: referenced_defs(&properties, &defs),
+            defs: referenced_defs(&properties, defs),
             properties,
             defaulted,
             meta: branch.get("x-operation").cloned(),
