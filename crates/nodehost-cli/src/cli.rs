@@ -59,7 +59,9 @@ pub struct PluginArgs {
 
 // `defer`: a subcommand's arguments are built only when the command line enters it, so a
 // `run` does not build `serve`'s, `worker`'s and the rest (a third of the parser's start-up;
-// BENCHMARKS.md, "Lean"). Help, completions and man pages build them all as before.
+// BENCHMARKS.md, "Lean"). Help, completions and man pages build them all as before. A
+// deferred subcommand adds its arguments after its own about, so a flattened argument struct
+// must not have a doc comment: clap would make it the about of every subcommand that flattens it.
 #[derive(Debug, Subcommand)]
 #[command(defer = true)]
 pub enum Command {
@@ -173,8 +175,7 @@ nodehost plugin add python3 -- examples/plugins/keyvalue.py"
 }
 
 // A plugin executable and its arguments.
-// (Not a doc comment: clap would make it the about of every subcommand that flattens these
-// arguments, as a deferred subcommand adds them after its own about.)
+// (Not a doc comment: see `defer` on `cli::Command`.)
 #[derive(Debug, Args, Clone)]
 pub struct PluginTarget {
     /// The plugin executable: a path, or a command found on PATH.
@@ -266,8 +267,7 @@ pub struct ServeArgs {
 }
 
 // Where the queue is and what its parts are called (`worker` and `submit` must agree).
-// (Not a doc comment: clap would make it the about of every subcommand that flattens these
-// arguments, as a deferred subcommand adds them after its own about.)
+// (Not a doc comment: see `defer` on `cli::Command`.)
 #[derive(Debug, Args, Clone)]
 pub struct NatsArgs {
     /// The NATS server (JetStream enabled: `nats-server -js`).
@@ -404,8 +404,7 @@ pub struct CredentialsTestArgs {
 }
 
 // Where credentials come from and how the node talks to its service.
-// (Not a doc comment: clap would make it the about of every subcommand that flattens these
-// arguments, as a deferred subcommand adds them after its own about.)
+// (Not a doc comment: see `defer` on `cli::Command`.)
 #[derive(Debug, Args, Clone)]
 pub struct ConnectionArgs {
     /// Credentials as a JSON file (used when the input envelope has none).

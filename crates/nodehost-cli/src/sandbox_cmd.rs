@@ -18,8 +18,7 @@ const MEMORY_DB: &str = ":memory:";
 const MAX_LATENCY_MS: u64 = 86_400_000;
 
 // Flags of `nodehost sandbox`.
-// (Not a doc comment: clap would make it the about of every subcommand that flattens these
-// arguments, as a deferred subcommand adds them after its own about.)
+// (Not a doc comment: see `defer` on `cli::Command`.)
 #[derive(clap::Args, Debug)]
 pub struct SandboxArgs {
     /// Address to listen on; port 0 picks a free port. Keep it on loopback unless you mean it.
