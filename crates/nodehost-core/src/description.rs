@@ -45,7 +45,7 @@ pub struct NodeDescription {
     /// The n8n form (`properties`), published as is.
     pub properties: Form,
     /// JSON Schema 2020-12 of one item's parameters: one `oneOf` branch per operation.
-    pub parameters_schema: Value,
+    pub parameters_schema: Derived<Value>,
     /// Custom string formats referenced by `format` in the schema (not serialized: code).
     pub formats: Vec<StringFormat>,
 }
@@ -60,61 +60,84 @@ impl fmt::Debug for NodeDescription {
     }
 }
 
-/// A node's n8n form (`properties`): given as is by a definition document, or derived from a
-/// typed node's operation schemas the first time it is read. A run never reads it, and
-/// deriving it was a tenth of a one-item run's start-up (BENCHMARKS.md, "Lean"). Clones share
-/// it.
-#[derive(Clone)]
-pub struct Form(Arc<FormState>);
+/// A value given as is, or computed from others the first time it is read; clones share it.
+///
+/// A typed node's n8n form and published `parametersSchema` are both derived from its
+/// operation schemas, and a run reads neither: building them was a sixth of a one-item run's
+/// start-up (BENCHMARKS.md, "Lean"). A definition document gives them as is.
+pub struct Derived<T>(Arc<DerivedState<T>>);
 
-struct FormState {
-    properties: OnceLock<Vec<Value>>,
-    derive: Option<Box<dyn Fn() -> Vec<Value> + Send + Sync>>,
+struct DerivedState<T> {
+    value: OnceLock<T>,
+    derive: Option<Box<dyn Fn() -> T + Send + Sync>>,
 }
 
-impl Form {
-    /// A form given as is.
-    pub fn new(properties: Vec<Value>) -> Self {
-        Self(Arc::new(FormState {
-            properties: OnceLock::from(properties),
+/// A node's n8n form (`properties`), in display order.
+pub type Form = Derived<Vec<Value>>;
+
+impl<T> Derived<T> {
+    /// A value given as is.
+    pub fn new(value: T) -> Self {
+        Self(Arc::new(DerivedState {
+            value: OnceLock::from(value),
             derive: None,
         }))
     }
 
-    /// A form computed by `derive` when it is first read.
-    pub fn derived(derive: impl Fn() -> Vec<Value> + Send + Sync + 'static) -> Self {
-        Self(Arc::new(FormState {
-            properties: OnceLock::new(),
+    /// A value computed by `derive` when it is first read.
+    pub fn from_fn(derive: impl Fn() -> T + Send + Sync + 'static) -> Self {
+        Self(Arc::new(DerivedState {
+            value: OnceLock::new(),
             derive: Some(Box::new(derive)),
         }))
     }
 
-    /// The properties, in display order.
-    pub fn properties(&self) -> &[Value] {
+    /// The value if it was given or has been computed, without computing it.
+    pub fn peek(&self) -> Option<&T> {
+        self.0.value.get()
+    }
+}
+
+impl<T: Default> Derived<T> {
+    /// The value, computed now if this is its first read.
+    pub fn get(&self) -> &T {
         let state = &*self.0;
+        // `derive` is absent only for a value given as is, which is always set.
         state
-            .properties
+            .value
             .get_or_init(|| state.derive.as_ref().map(|derive| derive()).unwrap_or_default())
     }
 }
 
-impl std::ops::Deref for Form {
-    type Target = [Value];
-
-    fn deref(&self) -> &[Value] {
-        self.properties()
+impl<T> Clone for Derived<T> {
+    fn clone(&self) -> Self {
+        Self(Arc::clone(&self.0))
     }
 }
 
-impl From<Vec<Value>> for Form {
-    fn from(properties: Vec<Value>) -> Self {
-        Self::new(properties)
+impl<T: Default> std::ops::Deref for Derived<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        self.get()
     }
 }
 
-impl fmt::Debug for Form {
+impl<T> From<T> for Derived<T> {
+    fn from(value: T) -> Self {
+        Self::new(value)
+    }
+}
+
+impl<T: Default + Serialize> Serialize for Derived<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.get().serialize(serializer)
+    }
+}
+
+impl<T: Default + fmt::Debug> fmt::Debug for Derived<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.properties()).finish()
+        self.get().fmt(f)
     }
 }
 
@@ -312,7 +335,7 @@ impl NodeDescription {
             })
             .collect();
         def.insert("operations".into(), Value::Object(operations));
-        def.insert("parametersSchema".into(), self.parameters_schema.clone());
+        def.insert("parametersSchema".into(), self.parameters_schema.get().clone());
         Value::Object(def)
     }
 
@@ -450,7 +473,7 @@ impl NodeDescription {
             operations,
             credential,
             properties: Form::new(properties),
-            parameters_schema,
+            parameters_schema: Derived::new(parameters_schema),
             formats: Vec::new(),
         })
     }
@@ -594,29 +617,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_derived_form_is_built_when_first_read_once_for_all_its_clones() {
+    fn a_derived_value_is_built_when_first_read_once_for_all_its_clones() {
         let built = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&built);
-        let form = Form::derived(move || {
+        let form = Form::from_fn(move || {
             counter.fetch_add(1, Ordering::SeqCst);
             vec![json!({"name": "operation", "type": "options"})]
         });
         let copy = form.clone();
         assert_eq!(built.load(Ordering::SeqCst), 0, "built before anyone read it");
-        assert_eq!(
-            copy.properties(),
-            [json!({"name": "operation", "type": "options"})]
-        );
+        assert!(form.peek().is_none(), "peeking computes nothing");
+        assert_eq!(**copy, [json!({"name": "operation", "type": "options"})]);
         assert_eq!(form.len(), 1);
+        assert_eq!(
+            form.peek().map(Vec::len),
+            Some(1),
+            "the clone's read is the original's"
+        );
         assert_eq!(built.load(Ordering::SeqCst), 1);
     }
 
     #[test]
-    fn a_given_form_reads_as_given() {
+    fn a_given_value_reads_as_given() {
         let form = Form::from(vec![json!({"name": "a"}), json!({"name": "b"})]);
+        assert!(form.peek().is_some());
         assert_eq!(
             form.iter().filter_map(|p| p["name"].as_str()).collect::<Vec<_>>(),
             ["a", "b"]
         );
+        let schema = Derived::new(json!({"type": "object"}));
+        assert_eq!(serde_json::to_string(&schema).unwrap(), r#"{"type":"object"}"#);
     }
 }

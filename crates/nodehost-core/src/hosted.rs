@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::description::{
-    CredentialType, DescriptionError, Form, LockTemplates, NodeDescription, OperationDescription,
+    CredentialType, Derived, DescriptionError, Form, LockTemplates, NodeDescription, OperationDescription,
     OperationHints,
 };
 use crate::error::{NodeError, Problem, SetupError};
@@ -201,7 +201,7 @@ impl HostedNode {
             .iter()
             .map(|o| CompiledLocks::new(&o.locks).map_err(|e| at(format!("operation `{}`: {e}", o.value))))
             .collect::<Result<Vec<_>, _>>()?;
-        let validator = Validator::new(&operations, &description.formats);
+        let validator = Validator::new(Arc::clone(&operations), &description.formats);
         Ok(Self {
             description,
             definition: OnceLock::new(),
@@ -263,7 +263,7 @@ impl HostedNode {
                 .iter()
                 .find(|o| o.name == op)
                 .map(|o| o.to_schema(&format!("{} {}", self.description.display_name, o.name))),
-            None => Some(self.description.parameters_schema.clone()),
+            None => Some(self.description.parameters_schema.get().clone()),
         }
     }
 
@@ -413,17 +413,21 @@ fn describe_typed<N: Node>(node: &N) -> Result<(NodeDescription, Arc<[OperationS
         .iter()
         .map(|op| operation_of(op).map_err(|e| at(format!("operation `{}`: {e}", op.name))))
         .collect::<Result<Vec<_>, _>>()?;
-    let parameters_schema = combined_schema(&info.display_name, &ops);
     // The operations keep their `x-operation` metadata: the form reads `fieldsCollection` from
     // it, and nothing else looks at it.
     let ops = in_order(ops, &info.default_operation, &operations);
+    // Both derived from the operations when first read, which a run never does.
+    let parameters_schema = {
+        let (title, ops) = (info.display_name.clone(), Arc::clone(&ops));
+        Derived::from_fn(move || combined_schema(&title, &ops))
+    };
     let properties = {
         let (default, operations, ops) = (
             info.default_operation.clone(),
             operations.clone(),
             Arc::clone(&ops),
         );
-        Form::derived(move || crate::definition::properties(&default, &operations, &ops))
+        Form::from_fn(move || crate::definition::properties(&default, &operations, &ops))
     };
     let description = NodeDescription {
         name: info.name,

@@ -59,7 +59,7 @@ pub mod secrets;
 pub mod validate;
 
 pub use description::{
-    CredentialType, DescriptionError, Form, LockTemplates, NodeDescription, OperationDescription,
+    CredentialType, Derived, DescriptionError, Form, LockTemplates, NodeDescription, OperationDescription,
     OperationHints, StringFormat,
 };
 pub use document::{Document, DocumentError};

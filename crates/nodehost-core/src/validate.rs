@@ -17,9 +17,11 @@ use crate::schema::OperationSchema;
 
 /// The validators of every operation of one node, each compiled the first time an item of
 /// that operation is checked: `list`, `describe` and a run of one operation compile nothing
-/// they do not use.
+/// they do not use. It reads the node's operation schemas where the node keeps them, and
+/// builds an operation's validation schema only to compile it.
 pub struct Validator {
-    operations: Vec<CompiledOperation>,
+    operations: Arc<[OperationSchema]>,
+    compiled: Vec<OnceLock<Result<jsonschema::Validator, String>>>,
     by_name: HashMap<String, usize>,
     formats: Vec<StringFormat>,
 }
@@ -27,17 +29,9 @@ pub struct Validator {
 impl std::fmt::Debug for Validator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Validator")
-            .field("operations", &self.by_name.keys().collect::<Vec<_>>())
+            .field("operations", &self.operation_names().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
-}
-
-struct CompiledOperation {
-    name: String,
-    fields: Vec<String>,
-    source: Value,
-    schema: OnceLock<Result<jsonschema::Validator, String>>,
-    properties: Map<String, Value>,
 }
 
 /// What to do with fields no operation declares.
@@ -52,21 +46,15 @@ pub enum UnknownFields {
 
 impl Validator {
     /// The validators of `ops` with the node's custom formats; nothing is compiled yet.
-    pub fn new(ops: &[OperationSchema], formats: &[StringFormat]) -> Self {
-        let mut operations = Vec::with_capacity(ops.len());
-        let mut by_name = HashMap::new();
-        for (i, op) in ops.iter().enumerate() {
-            operations.push(CompiledOperation {
-                name: op.name.clone(),
-                fields: op.properties.keys().cloned().collect(),
-                source: op.validation_schema(),
-                schema: OnceLock::new(),
-                properties: op.properties.clone(),
-            });
-            by_name.insert(op.name.clone(), i);
-        }
+    pub fn new(ops: Arc<[OperationSchema]>, formats: &[StringFormat]) -> Self {
+        let by_name = ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| (op.name.clone(), i))
+            .collect();
         Self {
-            operations,
+            compiled: ops.iter().map(|_| OnceLock::new()).collect(),
+            operations: ops,
             by_name,
             formats: formats.to_vec(),
         }
@@ -75,14 +63,15 @@ impl Validator {
     /// Compile every operation now: a schema that does not compile is a bug of the node (or
     /// of a plugin's definition), which registration tests and `plugin add` surface this way.
     pub fn compile_all(&self) -> Result<(), String> {
-        for op in &self.operations {
-            self.compiled(op)?;
+        for index in 0..self.operations.len() {
+            self.compiled(index)?;
         }
         Ok(())
     }
 
-    fn compiled<'a>(&self, op: &'a CompiledOperation) -> Result<&'a jsonschema::Validator, String> {
-        op.schema
+    fn compiled(&self, index: usize) -> Result<&jsonschema::Validator, String> {
+        let op = &self.operations[index];
+        self.compiled[index]
             .get_or_init(|| {
                 let mut options = jsonschema::options()
                     .with_draft(jsonschema::Draft::Draft202012)
@@ -92,7 +81,7 @@ impl Validator {
                     options = options.with_format(f.name.clone(), move |s: &str| check(s));
                 }
                 options
-                    .build(&op.source)
+                    .build(&op.validation_schema())
                     .map_err(|e| format!("operation `{}`: invalid schema: {e}", op.name))
             })
             .as_ref()
@@ -108,14 +97,12 @@ impl Validator {
     pub fn has_field(&self, operation: &str, field: &str) -> bool {
         self.by_name
             .get(operation)
-            .is_some_and(|&i| self.operations[i].fields.iter().any(|f| f == field))
+            .is_some_and(|&i| self.operations[i].properties.contains_key(field))
     }
 
     /// Whether `field` is a parameter of any operation.
     pub fn any_has_field(&self, field: &str) -> bool {
-        self.operations
-            .iter()
-            .any(|o| o.fields.iter().any(|f| f == field))
+        self.operations.iter().any(|o| o.properties.contains_key(field))
     }
 
     /// Check one item's resolved parameters (which carry `operation`). Drops unknown fields
@@ -143,18 +130,19 @@ impl Validator {
             }];
         };
         let op = &self.operations[index];
+        let fields = &op.properties;
         let mut problems = Vec::new();
-        if params.len() > op.fields.len() || params.keys().any(|k| !op.fields.contains(k)) {
+        if params.len() > fields.len() || params.keys().any(|k| !fields.contains_key(k)) {
             match unknown {
-                UnknownFields::Ignore => params.retain(|k, _| op.fields.contains(k)),
+                UnknownFields::Ignore => params.retain(|k, _| fields.contains_key(k)),
                 UnknownFields::Reject => {
-                    for key in params.keys().filter(|k| !op.fields.contains(k)) {
-                        problems.push(unknown_field(key, &op.name, &op.fields, self));
+                    for key in params.keys().filter(|k| !fields.contains_key(*k)) {
+                        problems.push(unknown_field(key, &op.name, fields, self));
                     }
                 }
             }
         }
-        let schema = match self.compiled(op) {
+        let schema = match self.compiled(index) {
             Ok(schema) => schema,
             Err(e) => {
                 return vec![Problem {
@@ -192,14 +180,14 @@ impl Validator {
         if let Value::Object(map) = instance {
             *params = map;
         }
-        ranked.sort_by_key(|(rank, p)| (field_position(&op.fields, &p.path), *rank));
+        ranked.sort_by_key(|(rank, p)| (field_position(fields, &p.path), *rank));
         ranked.dedup_by(|a, b| a.1.path == b.1.path);
         problems.extend(ranked.into_iter().map(|(_, p)| p));
-        problems.sort_by_key(|p| field_position(&op.fields, &p.path));
+        problems.sort_by_key(|p| field_position(fields, &p.path));
         problems
     }
 
-    fn wording(&self, op: &CompiledOperation, path: &str, kind: &ValidationErrorKind, got: &Value) -> String {
+    fn wording(&self, op: &OperationSchema, path: &str, kind: &ValidationErrorKind, got: &Value) -> String {
         let got_text = describe(got);
         match kind {
             ValidationErrorKind::Required { property } => {
@@ -287,15 +275,16 @@ impl Validator {
     }
 }
 
-fn field_position(fields: &[String], path: &str) -> usize {
+/// Where a problem's top-level field is declared, to report problems in the form's order.
+fn field_position(fields: &Map<String, Value>, path: &str) -> usize {
     let top = path.split('.').next().unwrap_or(path);
-    fields.iter().position(|f| f == top).unwrap_or(usize::MAX)
+    fields.keys().position(|f| f == top).unwrap_or(usize::MAX)
 }
 
-fn unknown_field(key: &str, op: &str, fields: &[String], validator: &Validator) -> Problem {
+fn unknown_field(key: &str, op: &str, fields: &Map<String, Value>, validator: &Validator) -> Problem {
     let lower = key.to_lowercase();
     let best = fields
-        .iter()
+        .keys()
         .filter(|f| *f != "operation")
         .map(|f| {
             let candidate = f.to_lowercase();
@@ -314,7 +303,7 @@ fn unknown_field(key: &str, op: &str, fields: &[String], validator: &Validator) 
         let users: Vec<&str> = validator
             .operations
             .iter()
-            .filter(|o| o.fields.iter().any(|f| f == key))
+            .filter(|o| o.properties.contains_key(key))
             .map(|o| o.name.as_str())
             .collect();
         let _ = write!(message, " (it belongs to: {})", users.join(", "));

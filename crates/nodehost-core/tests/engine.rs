@@ -189,6 +189,30 @@ async fn output_order_equals_input_order_and_every_item_is_paired() {
 }
 
 #[tokio::test]
+async fn a_run_builds_neither_the_n8n_form_nor_the_published_schema_of_a_typed_node() {
+    let (_, node) = memo();
+    let items = json!([{"operation": "put", "key": 1, "value": "a"}, {"operation": "get", "key": 1}]);
+    let (out, report) = run(&node, items, config(1, false)).await;
+    assert_eq!((out.len(), report.applied.count()), (2, 2));
+    let description = node.description();
+    assert!(description.properties.peek().is_none(), "the form was derived");
+    assert!(
+        description.parameters_schema.peek().is_none(),
+        "the schema was derived"
+    );
+    // Read afterwards, both are what the operations say.
+    let schema = node.item_schema(None).unwrap();
+    let branches: Vec<&str> = schema["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(branches, ["put", "get", "list"]);
+    assert_eq!(description.properties[0]["name"], "operation");
+}
+
+#[tokio::test]
 async fn items_on_the_same_record_run_in_input_order_under_concurrency() {
     let (state, node) = memo();
     let items = json!([
