@@ -2,7 +2,7 @@
 //! user may provide it.
 //!
 //! The API key is a [`SecretString`] from the moment it is deserialized. This module never
-//! exposes it; only [`crate::api`] does, once, to build the `Authorization` header.
+//! exposes it; only the `api` module does, once, to build the `Authorization` header.
 
 use nodehost_core::CredentialType;
 use schemars::JsonSchema;

@@ -1,7 +1,7 @@
 //! The typed `Node` trait a Rust node author implements, and what an item's execution sees.
 //!
 //! This module owns the contract between the engine and a typed node. It knows no particular
-//! node. A typed node becomes the same owned [`NodeDescription`] a plugin's definition does
+//! node. A typed node becomes the same owned [`NodeDescription`](crate::NodeDescription) a plugin's definition does
 //! (see [`crate::hosted`]); everything downstream reads only that.
 
 use std::any::{Any, TypeId};
