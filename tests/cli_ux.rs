@@ -62,8 +62,8 @@ fn the_checked_in_man_pages_are_the_generated_ones() {
     );
     for name in names(dir.path()) {
         assert_eq!(
-            std::fs::read(dir.path().join(&name)).unwrap(),
-            std::fs::read(checked_in.join(&name)).unwrap(),
+            std::fs::read_to_string(dir.path().join(&name)).unwrap(),
+            std::fs::read_to_string(checked_in.join(&name)).unwrap(),
             "man/{name} differs from the code; regenerate with `cargo run -- man --write man/`"
         );
     }

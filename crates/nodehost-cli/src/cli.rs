@@ -142,7 +142,7 @@ nodehost completions fish > ~/.config/fish/completions/nodehost.fish"
     /// Register, list, remove and check plugins: nodes from other executables.
     #[command(subcommand)]
     Plugin(PluginCommand),
-    /// Start the local Gestor Clientes Max emulator.
+    /// Start a local emulator of a service nodes call (the Gestor Clientes Max API's, built in).
     #[command(
         after_help = "Examples:\n  nodehost sandbox\n  nodehost sandbox --listen 127.0.0.1:0 --db :memory: --seed 20"
     )]
@@ -410,11 +410,13 @@ pub struct ConnectionArgs {
     /// Credentials as a JSON file (used when the input envelope has none).
     #[arg(long, value_name = "FILE")]
     pub credentials: Option<PathBuf>,
-    /// Start an embedded sandbox and point the credentials at it.
+    /// Start a local emulator of the service the node calls (one the registered nodes offer)
+    /// and point the credentials at it.
     #[arg(long)]
     pub sandbox: bool,
-    /// Data file of the embedded sandbox, kept between runs (default: a fresh
-    /// `run-sandbox.db` beside the `nodehost sandbox` data file, seeded with 3 clients).
+    /// Data file of the embedded emulator, kept between runs (default: a fresh
+    /// `run-sandbox-CREDENTIAL_TYPE.db` beside the `nodehost sandbox` data files, seeded with
+    /// 3 sample records).
     #[arg(long, value_name = "PATH", requires = "sandbox")]
     pub sandbox_db: Option<String>,
     /// Seconds allowed to connect.

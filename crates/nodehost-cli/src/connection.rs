@@ -1,10 +1,10 @@
-//! Where a run's credentials come from (embedded sandbox, envelope, `--credentials FILE`,
+//! Where a run's credentials come from (embedded emulators, envelope, `--credentials FILE`,
 //! environment) and the HTTP options built from flags.
 
 use std::io::Read as _;
 use std::time::Duration;
 
-use nodehost_core::{HostedNode, SessionOptions};
+use nodehost_core::{EmulatorConfig, EmulatorData, HostedNode, Registry, ServerCredentials, SessionOptions};
 use nodehost_http::{HttpOptions, RetryPolicy};
 use serde_json::{Map, Value};
 
@@ -61,81 +61,162 @@ pub fn session_options(args: &ConnectionArgs) -> Result<SessionOptions, CliError
     }))
 }
 
-/// Sample clients in a fresh embedded sandbox (ids 1 to 3).
-pub const SEED_CLIENTS: u32 = 3;
+/// Sample records in a fresh embedded emulator (for the Gestor node: clients 1 to 3).
+pub const SEED_RECORDS: u32 = 3;
 
-/// The data file `run --sandbox` starts afresh each time.
-pub fn run_sandbox_db_path() -> std::path::PathBuf {
-    crate::sandbox_cmd::default_db_path().with_file_name("run-sandbox.db")
+/// The data file `--sandbox` starts afresh each time for the emulator of `credential_type`,
+/// beside the `nodehost sandbox` data files.
+pub fn run_sandbox_db_path(credential_type: &str) -> std::path::PathBuf {
+    crate::sandbox_cmd::data_dir().join(format!("run-sandbox-{credential_type}.db"))
 }
 
-/// An embedded sandbox kept alive for the duration of a run.
-pub struct EmbeddedSandbox {
-    running: gestor_sandbox::RunningSandbox,
+/// The local emulators `--sandbox` started (those the registered nodes offer), kept alive for
+/// the duration of a command.
+pub struct Sandboxes {
+    running: Vec<(String, Box<dyn nodehost_core::RunningEmulator>)>,
 }
 
-impl EmbeddedSandbox {
-    /// Start it on a free loopback port. Without `db`, it starts from a fresh data file
-    /// (`run-sandbox.db` beside the `nodehost sandbox` data file) seeded with
-    /// [`SEED_CLIENTS`] sample clients, so the same input gives the same output every time.
-    pub async fn start(db: Option<&str>) -> Result<Self, CliError> {
-        let db = match db {
-            Some(":memory:") => gestor_sandbox::DbLocation::Memory,
-            Some(path) => gestor_sandbox::DbLocation::File(path.into()),
-            None => {
-                let path = run_sandbox_db_path();
-                for suffix in ["", "-wal", "-shm", "-journal"] {
-                    let mut p = path.clone().into_os_string();
-                    p.push(suffix);
-                    match std::fs::remove_file(&p) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => {
-                            return Err(CliError::usage(format!(
-                                "cannot reset the sandbox data file {}: {e}",
-                                path.display()
-                            )));
-                        }
-                    }
+impl Sandboxes {
+    /// The emulator of the service `node` calls. A node that needs no credentials, or whose
+    /// credential type no registered node offers an emulator of, is refused.
+    pub async fn for_node(
+        registry: &Registry,
+        node: &HostedNode,
+        db: Option<&str>,
+    ) -> Result<Self, CliError> {
+        let Some(kind) = node.credential() else {
+            return Err(CliError::usage(format!(
+                "--sandbox starts a local emulator of the service a node calls, and node `{}` calls none (it needs no credentials)",
+                node.name()
+            )));
+        };
+        let Some(emulator) = registry.emulator(&kind.name) else {
+            let offered: Vec<String> = registry
+                .emulators()
+                .map(|e| format!("{} (`{}`)", e.service(), e.credential_type()))
+                .collect();
+            return Err(CliError::usage(format!(
+                "--sandbox: no registered node offers a local emulator of the service node `{}` calls (credential type `{}`); emulators on offer: {}",
+                node.name(),
+                kind.name,
+                if offered.is_empty() {
+                    "none".to_owned()
+                } else {
+                    offered.join(", ")
                 }
-                gestor_sandbox::DbLocation::File(path)
+            )));
+        };
+        Self::start(&[emulator], db).await
+    }
+
+    /// Every emulator the registered nodes offer (`serve`, `mcp`, `worker`).
+    pub async fn all(registry: &Registry, db: Option<&str>) -> Result<Self, CliError> {
+        let emulators: Vec<_> = registry.emulators().cloned().collect();
+        Self::start(&emulators, db).await
+    }
+
+    /// Start each on a free loopback port. Without `db`, each starts from a fresh data file
+    /// ([`run_sandbox_db_path`]) seeded with [`SEED_RECORDS`] sample records, so the same input
+    /// gives the same output every time. With a file and several emulators, each gets its own
+    /// file beside it, named after its credential type.
+    async fn start(
+        emulators: &[std::sync::Arc<dyn nodehost_core::Emulator>],
+        db: Option<&str>,
+    ) -> Result<Self, CliError> {
+        let mut started = Self { running: Vec::new() };
+        for emulator in emulators {
+            let kind = emulator.credential_type();
+            let data = match db {
+                Some(":memory:") => EmulatorData::Memory,
+                Some(path) if emulators.len() == 1 => EmulatorData::File(path.into()),
+                Some(path) => {
+                    let path = std::path::Path::new(path);
+                    let name = path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    EmulatorData::File(path.with_file_name(format!("{kind}-{name}")))
+                }
+                None => {
+                    let path = run_sandbox_db_path(kind);
+                    if let Err(e) = remove_db(&path) {
+                        started.stop().await;
+                        return Err(e);
+                    }
+                    EmulatorData::File(path)
+                }
+            };
+            let place = match &data {
+                EmulatorData::File(p) => p.display().to_string(),
+                EmulatorData::Memory => "memory".to_owned(),
+            };
+            let config = EmulatorConfig {
+                data,
+                seed: SEED_RECORDS,
+                ..EmulatorConfig::default()
+            };
+            match emulator.start(config).await {
+                Ok(running) => {
+                    crate::stderr::say(format!(
+                        "embedded sandbox at {} (data: {place})",
+                        running.base_url()
+                    ));
+                    started.running.push((kind.to_owned(), running));
+                }
+                Err(e) => {
+                    started.stop().await;
+                    return Err(CliError::usage(format!(
+                        "cannot start the embedded sandbox of {}: {e}",
+                        emulator.service()
+                    )));
+                }
             }
-        };
-        // `gestor_sandbox::start` creates the data file's directory (owner-only file).
-        let place = match &db {
-            gestor_sandbox::DbLocation::File(p) => p.display().to_string(),
-            gestor_sandbox::DbLocation::Memory => "memory".to_owned(),
-        };
-        let config = gestor_sandbox::SandboxConfig {
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            db,
-            seed: SEED_CLIENTS,
-            ..gestor_sandbox::SandboxConfig::default()
-        };
-        let running = gestor_sandbox::start(config)
-            .await
-            .map_err(|e| CliError::usage(format!("cannot start the embedded sandbox: {e}")))?;
-        crate::stderr::say(format!(
-            "embedded sandbox at {} (data: {place})",
-            running.base_url()
-        ));
-        Ok(Self { running })
+        }
+        Ok(started)
     }
 
-    /// Credentials pointing at it.
-    pub fn credentials(&self) -> Value {
-        let mut m = Map::new();
-        m.insert("baseUrl".into(), Value::String(self.running.base_url()));
-        m.insert("apiKey".into(), Value::String(self.running.api_key().to_owned()));
-        Value::Object(m)
+    /// Credentials of `credential_type` pointing at its emulator.
+    pub fn credentials(&self, credential_type: &str) -> Option<Value> {
+        self.running
+            .iter()
+            .find(|(k, _)| k == credential_type)
+            .map(|(_, r)| r.credentials())
     }
 
-    /// Stop it, letting in-flight requests finish.
-    pub async fn stop(self) {
-        if let Err(e) = self.running.shutdown().await {
-            crate::stderr::say(format!("sandbox shutdown: {e}"));
+    /// Hold every emulator's credentials for the runs of its credential type.
+    pub fn hold(&self, held: &mut ServerCredentials) {
+        for (kind, running) in &self.running {
+            held.hold(kind.clone(), running.credentials());
         }
     }
+
+    /// Stop them, letting in-flight requests finish.
+    pub async fn stop(self) {
+        for (_, running) in self.running {
+            if let Err(e) = running.stop().await {
+                crate::stderr::say(format!("sandbox shutdown: {e}"));
+            }
+        }
+    }
+}
+
+/// Remove a data file and its SQLite companions, so a run starts from the seed.
+fn remove_db(path: &std::path::Path) -> Result<(), CliError> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.to_path_buf().into_os_string();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(CliError::usage(format!(
+                    "cannot reset the sandbox data file {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Pick credentials: the envelope's, else `--credentials FILE`, else the environment
@@ -230,33 +311,27 @@ pub fn missing_hint(node: &HostedNode) -> String {
     hint
 }
 
-/// The credentials a long-lived server (`serve`, `worker`) holds, by credential type: the
-/// embedded sandbox's, then `--credentials FILE` for every node whose type it fits, else the
-/// environment variables of each type (as `nodehost run` reads them). Each is removed from
+/// The credentials a long-lived server (`serve`, `worker`, `mcp`) holds, by credential type:
+/// the embedded emulators', then `--credentials FILE` for every node whose type it fits, else
+/// the environment variables of each type (as `nodehost run` reads them). Each is removed from
 /// everything printed on stderr from now on.
 pub fn server_credentials(
-    registry: &nodehost_core::Registry,
-    sandbox: Option<&EmbeddedSandbox>,
+    registry: &Registry,
+    sandboxes: Option<&Sandboxes>,
     args: &ConnectionArgs,
-) -> Result<Vec<(String, Value)>, CliError> {
-    let mut held = Vec::new();
-    if let Some(s) = sandbox {
-        held.push((crate::run_cmd::SANDBOX_CREDENTIAL.to_owned(), s.credentials()));
+) -> Result<ServerCredentials, CliError> {
+    let mut held = ServerCredentials::new();
+    if let Some(s) = sandboxes {
+        s.hold(&mut held);
     }
     for node in registry.nodes() {
         if let Some(kind) = node.credential()
-            && !held.iter().any(|(k, _): &(String, Value)| *k == kind.name)
+            && !held.holds(&kind.name)
             && let Some(value) = credentials(node, None, args)?
         {
-            held.push((kind.name.clone(), value));
+            held.hold(kind.name.clone(), value);
         }
     }
-    for node in registry.nodes() {
-        if let Some(kind) = node.credential()
-            && let Some((_, value)) = held.iter().find(|(k, _)| *k == kind.name)
-        {
-            crate::stderr::add_secrets(&nodehost_core::Secrets::of_credentials(kind, value));
-        }
-    }
+    crate::stderr::add_secrets(&held.secrets(registry));
     Ok(held)
 }

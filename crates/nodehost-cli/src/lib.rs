@@ -16,7 +16,6 @@ mod progress;
 mod run_cmd;
 pub mod sandbox_cmd;
 mod serve_cmd;
-mod serve_openapi;
 mod shell_cmd;
 pub mod stderr;
 mod worker_cmd;
@@ -27,14 +26,14 @@ use nodehost_core::Registry;
 
 pub use cli::Cli;
 pub use describe_cmd::render;
-pub use serve_openapi::document as openapi_document;
+pub use nodehost_serve::openapi_document;
 
 /// Every node this binary offers.
 pub fn registry() -> Registry {
     let mut registry = Registry::new();
     // Registration derives each node's schemas; a failure is a bug in a node crate that the
     // definition tests catch, so it is reported rather than ignored.
-    if let Err(e) = registry.register(node_gestor_clientes::ClienteNode::new()) {
+    if let Err(e) = node_gestor_clientes::register(&mut registry) {
         stderr::say(format!("internal error: {e}"));
     }
     registry
@@ -88,7 +87,7 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
             return plugin_cmd::run(command, registry(), &cli.plugins, &options).await;
         }
         cli::Command::Sandbox(args) => {
-            return sandbox_cmd::run(args)
+            return sandbox_cmd::run(&registry(), args)
                 .await
                 .map_err(|e| CliError::usage(format!("sandbox: {e:#}")));
         }

@@ -60,7 +60,7 @@ fn init_logs(format: nodehost_cli::cli::LogFormat) {
     let default = if json {
         "info,rmcp::service=error"
     } else {
-        "warn,rmcp::service=error,nodehost_cli::serve_cmd=info,nodehost_cli::worker_cmd=info"
+        "warn,rmcp::service=error,nodehost_serve=info,nodehost_worker=info"
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

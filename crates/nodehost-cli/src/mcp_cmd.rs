@@ -7,14 +7,13 @@ use rmcp::ServiceExt;
 
 use crate::CliError;
 use crate::cli::McpArgs;
-use crate::connection::{EmbeddedSandbox, credentials, item_deadline, missing_hint, session_options};
-use crate::run_cmd::SANDBOX_CREDENTIAL;
+use crate::connection::{Sandboxes, credentials, item_deadline, missing_hint, session_options};
 use crate::stderr::{self, say};
 
 pub async fn run(registry: Registry, args: McpArgs) -> Result<(), CliError> {
     let deadline = item_deadline(&args.connection)?;
     let sandbox = if args.connection.sandbox {
-        Some(EmbeddedSandbox::start(args.connection.sandbox_db.as_deref()).await?)
+        Some(Sandboxes::all(&registry, args.connection.sandbox_db.as_deref()).await?)
     } else {
         None
     };
@@ -29,14 +28,18 @@ async fn serve(
     registry: Registry,
     args: &McpArgs,
     deadline: std::time::Duration,
-    sandbox: Option<&EmbeddedSandbox>,
+    sandbox: Option<&Sandboxes>,
 ) -> Result<(), CliError> {
     let mut offered = Vec::new();
     for node in registry.nodes() {
-        let credentials = match (node.credential(), sandbox) {
+        let emulated = match (node.credential(), sandbox) {
+            (Some(kind), Some(s)) => s.credentials(&kind.name),
+            _ => None,
+        };
+        let credentials = match (node.credential(), emulated) {
             (None, _) => None,
-            (Some(kind), Some(s)) if kind.name == SANDBOX_CREDENTIAL => Some(s.credentials()),
-            (Some(_), _) => match credentials(node, None, &args.connection) {
+            (Some(_), Some(value)) => Some(value),
+            (Some(_), None) => match credentials(node, None, &args.connection) {
                 Ok(Some(value)) => Some(value),
                 Ok(None) => {
                     if args.nodes.is_empty() || args.nodes.iter().any(|n| n == node.name()) {

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::CliError;
 use crate::cli::{ConnectionArgs, CredentialsTestArgs, RunArgs};
-use crate::connection::{EmbeddedSandbox, credentials, item_deadline, missing_hint, session_options};
+use crate::connection::{Sandboxes, credentials, item_deadline, missing_hint, session_options};
 use crate::input_reader::{self, MAX_LINE_BYTES};
 use crate::output::{ItemWriter, Layout, print_json};
 use crate::stderr::{self, say};
@@ -25,9 +25,6 @@ use nodehost_core::lines::Line;
 /// The most items of a document kept once validated (about 200 bytes each); a longer document
 /// is read again item by item as it runs, so its memory stays a small multiple of its size.
 const KEEP_VALIDATED: usize = 65_536;
-
-/// The credential type the embedded sandbox gives credentials of.
-pub(crate) const SANDBOX_CREDENTIAL: &str = "gestorClientesMaxApi";
 
 /// How long in-flight items may take to finish after the first interrupt.
 const DRAIN_AFTER_INTERRUPT: Duration = Duration::from_secs(10);
@@ -287,26 +284,24 @@ impl Invocation {
         result
     }
 
-    /// Open the node's session: on an embedded sandbox, or with the credentials given.
+    /// Open the node's session: on the local emulator of its service (`--sandbox`), or with
+    /// the credentials given.
     async fn open(
         &self,
         credentials: Option<Value>,
         connection: &ConnectionArgs,
-    ) -> Result<(Arc<dyn DynSession>, Option<EmbeddedSandbox>), CliError> {
-        if connection.sandbox && self.node.credential().map(|c| c.name.as_str()) != Some(SANDBOX_CREDENTIAL) {
-            return Err(CliError::usage(format!(
-                "--sandbox emulates the Gestor Clientes Max API, which node `{}` does not use",
-                self.node.name()
-            )));
-        }
+    ) -> Result<(Arc<dyn DynSession>, Option<Sandboxes>), CliError> {
         let sandbox = if connection.sandbox {
-            Some(EmbeddedSandbox::start(connection.sandbox_db.as_deref()).await?)
+            Some(
+                Sandboxes::for_node(self.host.registry(), &self.node, connection.sandbox_db.as_deref())
+                    .await?,
+            )
         } else {
             None
         };
-        let credentials = match &sandbox {
-            Some(s) => Some(s.credentials()),
-            None => credentials,
+        let credentials = match (&sandbox, self.node.credential()) {
+            (Some(s), Some(kind)) => s.credentials(&kind.name),
+            _ => credentials,
         };
 
         if credentials.is_none() && self.node.credential().is_some() {

@@ -1,6 +1,7 @@
-//! `nodehost sandbox`: the flags of the local Gestor Clientes Max emulator, where its data lives
-//! by default, and running it in the foreground until Ctrl-C (or SIGTERM). The emulator itself
-//! is the `gestor-sandbox` crate; this file only translates flags and talks to the person.
+//! `nodehost sandbox`: the flags of a local emulator of a service nodes call (whichever the
+//! registered nodes offer: the Gestor Clientes Max API for the built-in node), where its data
+//! lives by default, and running it in the foreground until Ctrl-C (or SIGTERM). The emulator
+//! itself is the node crate's; this file only translates flags and talks to the person.
 //!
 //! It is the one place that shows the sandbox's API key in clear, on stderr, once at start:
 //! the key is needed to point a client at the sandbox and exists nowhere else in clear.
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use nodehost_core::{EmulatorConfig, EmulatorData, EmulatorFaults, Registry};
 use secrecy::{ExposeSecret as _, SecretString};
 
 /// The `--db` value that selects a throwaway in-memory database.
@@ -21,12 +23,17 @@ const MAX_LATENCY_MS: u64 = 86_400_000;
 // (Not a doc comment: see `defer` on `cli::Command`.)
 #[derive(clap::Args, Debug)]
 pub struct SandboxArgs {
+    /// The credential type whose service to emulate; needed only when the registered nodes
+    /// offer emulators of more than one.
+    #[arg(long, value_name = "CREDENTIAL_TYPE")]
+    pub service: Option<String>,
+
     /// Address to listen on; port 0 picks a free port. Keep it on loopback unless you mean it.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5800")]
     pub listen: SocketAddr,
 
-    /// SQLite database file, created if missing, or `:memory:` for a throwaway run
-    /// [default: $XDG_DATA_HOME/nodehost/sandbox.db, else ~/.local/share/nodehost/sandbox.db]
+    /// Data file, created if missing, or `:memory:` for a throwaway run [default:
+    /// sandbox-CREDENTIAL_TYPE.db in $XDG_DATA_HOME/nodehost, else ~/.local/share/nodehost]
     #[arg(long, value_name = "PATH")]
     pub db: Option<PathBuf>,
 
@@ -72,24 +79,24 @@ pub struct SandboxArgs {
 }
 
 impl SandboxArgs {
-    /// Where the data lives: `--db`, `:memory:`, or the default path.
-    pub fn db_location(&self) -> gestor_sandbox::DbLocation {
+    /// Where the data lives: `--db`, `:memory:`, or the default file of `credential_type`.
+    pub fn data(&self, credential_type: &str) -> EmulatorData {
         match &self.db {
-            Some(path) if path == Path::new(MEMORY_DB) => gestor_sandbox::DbLocation::Memory,
-            Some(path) => gestor_sandbox::DbLocation::File(path.clone()),
-            None => gestor_sandbox::DbLocation::File(default_db_path()),
+            Some(path) if path == Path::new(MEMORY_DB) => EmulatorData::Memory,
+            Some(path) => EmulatorData::File(path.clone()),
+            None => EmulatorData::File(data_dir().join(format!("sandbox-{credential_type}.db"))),
         }
     }
 
-    /// The library configuration these flags describe.
-    pub fn config(&self) -> gestor_sandbox::SandboxConfig {
-        gestor_sandbox::SandboxConfig {
+    /// The emulator configuration these flags describe.
+    pub fn config(&self, credential_type: &str) -> EmulatorConfig {
+        EmulatorConfig {
             listen: self.listen,
-            db: self.db_location(),
-            // The single place the key leaves its SecretString: the sandbox hashes it at start.
+            data: self.data(credential_type),
+            // The single place the key leaves its SecretString: the emulator hashes it at start.
             api_key: self.api_key.as_ref().map(|k| k.expose_secret().to_owned()),
             seed: self.seed,
-            faults: gestor_sandbox::Faults {
+            faults: EmulatorFaults {
                 latency: Duration::from_millis(self.latency_ms),
                 error_503_share: self.fail_503,
                 rate_limit_429_share: self.rate_limit_429,
@@ -97,62 +104,101 @@ impl SandboxArgs {
                 fail_first_n_503: self.fail_first_503,
                 rate_limit_first_n_429: self.rate_limit_first_429,
             },
-            limits: gestor_sandbox::Limits::default(),
         }
     }
 }
 
-/// The sandbox database used when `--db` is not given: `$XDG_DATA_HOME/nodehost/sandbox.db`,
-/// else `$HOME/.local/share/nodehost/sandbox.db`, else (Windows) `%LOCALAPPDATA%\nodehost\
-/// sandbox.db`, else `nodehost-sandbox.db` in the current directory.
-pub fn default_db_path() -> PathBuf {
-    db_path_from_env(|name| std::env::var_os(name))
+/// The folder of nodehost's data files (the sandboxes' among them): `$XDG_DATA_HOME/nodehost`,
+/// else `$HOME/.local/share/nodehost`, else (Windows) `%LOCALAPPDATA%\nodehost`, else the
+/// current directory.
+pub fn data_dir() -> PathBuf {
+    data_dir_from_env(|name| std::env::var_os(name))
 }
 
-/// `default_db_path` over any environment, so it can be tested without touching the real one.
-fn db_path_from_env(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
+/// `data_dir` over any environment, so it can be tested without touching the real one.
+fn data_dir_from_env(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> PathBuf {
     // The XDG spec says relative values are invalid and must be ignored.
     let absolute_env = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
     if let Some(data) = absolute_env("XDG_DATA_HOME") {
-        return data.join("nodehost").join("sandbox.db");
+        return data.join("nodehost");
     }
     if let Some(home) = absolute_env("HOME") {
-        return home
-            .join(".local")
-            .join("share")
-            .join("nodehost")
-            .join("sandbox.db");
+        return home.join(".local").join("share").join("nodehost");
     }
     if let Some(local) = absolute_env("LOCALAPPDATA") {
-        return local.join("nodehost").join("sandbox.db");
+        return local.join("nodehost");
     }
-    PathBuf::from("nodehost-sandbox.db")
+    PathBuf::from(".")
 }
 
-/// Starts the sandbox, tells the person how to use it, and serves until Ctrl-C or SIGTERM.
-pub async fn run(args: SandboxArgs) -> anyhow::Result<()> {
-    let config = args.config();
-    let data = match &config.db {
-        gestor_sandbox::DbLocation::Memory => "in memory (gone when the sandbox stops)".to_owned(),
-        gestor_sandbox::DbLocation::File(path) => path.display().to_string(),
+/// Starts the emulator, tells the person how to use it, and serves until Ctrl-C or SIGTERM.
+pub async fn run(registry: &Registry, args: SandboxArgs) -> anyhow::Result<()> {
+    let emulator = match &args.service {
+        Some(kind) => registry.emulator(kind),
+        None => {
+            let mut all = registry.emulators();
+            match (all.next(), all.next()) {
+                (Some(one), None) => Some(std::sync::Arc::clone(one)),
+                (None, _) => anyhow::bail!("no registered node offers a local emulator"),
+                (Some(_), Some(_)) => None,
+            }
+        }
+    };
+    let Some(emulator) = emulator else {
+        let offered: Vec<&str> = registry.emulators().map(|e| e.credential_type()).collect();
+        anyhow::bail!(
+            "name the service to emulate with --service CREDENTIAL_TYPE, one of: {}",
+            offered.join(", ")
+        );
+    };
+    let kind = emulator.credential_type().to_owned();
+    let config = args.config(&kind);
+    let data = match &config.data {
+        EmulatorData::Memory => "in memory (gone when the sandbox stops)".to_owned(),
+        EmulatorData::File(path) => path.display().to_string(),
     };
     let minted = config.api_key.is_none();
-    let sandbox = gestor_sandbox::start(config)
+    let file = matches!(config.data, EmulatorData::File(_));
+    let sandbox = emulator
+        .start(config)
         .await
+        .map_err(anyhow::Error::msg)
         .context("cannot start the sandbox")?;
-    let base_url = sandbox.base_url();
-    let key = sandbox.api_key();
-    eprintln!("sandbox listening on {base_url}");
-    eprintln!("api key: {key}");
-    if minted && matches!(args.db_location(), gestor_sandbox::DbLocation::File(_)) {
+    let credentials = sandbox.credentials();
+    eprintln!("sandbox listening on {}", sandbox.base_url());
+    eprintln!("emulating {} (credential type `{kind}`)", emulator.service());
+    let fields = credentials.as_object().cloned().unwrap_or_default();
+    let kind_env = registry
+        .credential_types()
+        .find(|c| c.name == kind)
+        .map(|c| c.env.clone())
+        .unwrap_or_default();
+    for (field, value) in &fields {
+        let value = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+        if field != "baseUrl" {
+            eprintln!("{field}: {value}");
+        }
+    }
+    if minted && file {
         eprintln!("         (new for this run; keys printed by earlier runs on this database still work)");
     }
     eprintln!("data: {data}");
-    eprintln!("point nodehost at it:");
-    eprintln!("  export GESTOR_CLIENTES_MAX_BASE_URL={base_url}");
-    eprintln!("  export GESTOR_CLIENTES_MAX_API_KEY={key}");
+    if !kind_env.is_empty() {
+        eprintln!("point nodehost at it:");
+        for (field, var) in &kind_env {
+            if let Some(value) = fields.get(field) {
+                let value = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+                eprintln!("  export {var}={value}");
+            }
+        }
+    }
     eprintln!("press Ctrl-C to stop");
-    sandbox.run_until(stop_signal()).await.context("sandbox failed")?;
+    stop_signal().await;
+    sandbox
+        .stop()
+        .await
+        .map_err(anyhow::Error::msg)
+        .context("sandbox failed")?;
     eprintln!("sandbox stopped");
     Ok(())
 }
@@ -244,8 +290,9 @@ mod tests {
             panic!("flags rejected: {args:?}");
         };
         assert!(!format!("{args:?}").contains("gck_abc"));
-        let cfg = args.config();
-        assert_eq!(cfg.db, gestor_sandbox::DbLocation::Memory);
+        let cfg = args.config("someApi");
+        assert!(!format!("{cfg:?}").contains("gck_abc"));
+        assert_eq!(cfg.data, EmulatorData::Memory);
         assert_eq!(cfg.api_key.as_deref(), Some("gck_abc"));
         assert_eq!(cfg.seed, 3);
         assert_eq!(cfg.faults.latency, Duration::from_millis(20));
@@ -264,18 +311,18 @@ mod tests {
     }
 
     #[test]
-    fn default_db_follows_xdg_then_home_and_ignores_relative_values() {
+    fn default_data_folder_follows_xdg_then_home_and_ignores_relative_values() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
             move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.into())
         };
         assert_eq!(
-            db_path_from_env(env(&[("XDG_DATA_HOME", "/data"), ("HOME", "/home/ana")])),
-            Path::new("/data/nodehost/sandbox.db")
+            data_dir_from_env(env(&[("XDG_DATA_HOME", "/data"), ("HOME", "/home/ana")])),
+            Path::new("/data/nodehost")
         );
         assert_eq!(
-            db_path_from_env(env(&[("XDG_DATA_HOME", "relative"), ("HOME", "/home/ana")])),
-            Path::new("/home/ana/.local/share/nodehost/sandbox.db")
+            data_dir_from_env(env(&[("XDG_DATA_HOME", "relative"), ("HOME", "/home/ana")])),
+            Path::new("/home/ana/.local/share/nodehost")
         );
-        assert_eq!(db_path_from_env(env(&[])), Path::new("nodehost-sandbox.db"));
+        assert_eq!(data_dir_from_env(env(&[])), Path::new("."));
     }
 }

@@ -41,8 +41,10 @@
 mod definition;
 pub mod description;
 pub mod document;
+pub mod emulator;
 pub mod engine;
 pub mod error;
+pub mod held;
 pub mod hosted;
 pub mod input;
 pub mod lines;
@@ -63,8 +65,10 @@ pub use description::{
     OperationHints, StringFormat,
 };
 pub use document::{Document, DocumentError};
+pub use emulator::{Emulator, EmulatorConfig, EmulatorData, EmulatorError, EmulatorFaults, RunningEmulator};
 pub use engine::{FnSink, ItemFailure, OutputItem, OutputSink, Progress, RunConfig, WorkItem};
 pub use error::{ItemProblems, NodeError, Problem, SetupError};
+pub use held::ServerCredentials;
 pub use hosted::{DynSession, DynamicNode, HostedNode, JsonSession, NodeBackend, NodeSummary, Prepared};
 pub use input::{InputError, RunInput};
 pub use node::{ItemContext, Json, Lock, NoCredentials, Node, NodeInfo, SessionOptions};

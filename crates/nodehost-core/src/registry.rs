@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::description::{CredentialType, NodeDescription};
+use crate::emulator::Emulator;
 use crate::hosted::{DynamicNode, HostedNode};
 use crate::node::Node;
 
@@ -14,6 +15,8 @@ use crate::node::Node;
 pub struct Registry {
     nodes: BTreeMap<String, Arc<HostedNode>>,
     credentials: BTreeMap<String, CredentialType>,
+    /// Local emulators, by the credential type whose service they emulate.
+    emulators: BTreeMap<String, Arc<dyn Emulator>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -109,6 +112,24 @@ impl Registry {
     /// Every credential type, by name.
     pub fn credential_types(&self) -> impl Iterator<Item = &CredentialType> {
         self.credentials.values()
+    }
+
+    /// Offer a local emulator of the service of its credential type (what `--sandbox`
+    /// starts). A second emulator for the same credential type replaces the first.
+    pub fn offer_emulator(&mut self, emulator: impl Emulator) -> &mut Self {
+        self.emulators
+            .insert(emulator.credential_type().to_owned(), Arc::new(emulator));
+        self
+    }
+
+    /// The emulator of the service of credential type `credential_type`, if a node offers one.
+    pub fn emulator(&self, credential_type: &str) -> Option<Arc<dyn Emulator>> {
+        self.emulators.get(credential_type).cloned()
+    }
+
+    /// Every emulator on offer, by credential type.
+    pub fn emulators(&self) -> impl Iterator<Item = &Arc<dyn Emulator>> {
+        self.emulators.values()
     }
 
     /// Names of every node.

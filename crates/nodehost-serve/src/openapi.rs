@@ -1,6 +1,6 @@
-//! The OpenAPI 3.1 document of `nodehost serve`, generated from the code: the paths, their
+//! The OpenAPI 3.1 document of the service (`nodehost serve`), generated from the code: the paths, their
 //! parameters and every status with its body come from the `#[utoipa::path]` attribute on each
-//! handler in `serve_cmd`; the body schemas come from the Rust types the handlers send
+//! handler in `routes`; the body schemas come from the Rust types the handlers send
 //! (`RunDocument`, `RunError`, `NodeSummary`, the error body), through their `schemars`
 //! derives, the same schemas the node definitions use. Checked in as `openapi.json` and
 //! compared with this output by a test, like `node-definitions/`.
@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use utoipa::OpenApi;
 use utoipa::openapi::{Ref, RefOr};
 
-use crate::serve_cmd;
+use crate::routes;
 
 /// A body named in a `#[utoipa::path]` attribute whose schema is the `schemars` component of
 /// the same name: utoipa writes the `$ref`, [`document`] fills in the component.
@@ -52,15 +52,15 @@ component!(JsonObjectBody, "JsonObject");
         license(name = "MIT OR Apache-2.0"),
     ),
     paths(
-        serve_cmd::list,
-        serve_cmd::definition,
-        serve_cmd::schema,
-        serve_cmd::run_node,
-        serve_cmd::mcp_doc,
-        serve_cmd::healthz,
-        serve_cmd::ready,
-        serve_cmd::metrics,
-        serve_cmd::openapi,
+        routes::list,
+        routes::definition,
+        routes::schema,
+        routes::run_node,
+        routes::mcp_doc,
+        routes::healthz,
+        routes::ready,
+        routes::metrics,
+        routes::openapi,
     ),
     tags(
         (name = "nodes", description = "What the server runs"),
@@ -83,7 +83,7 @@ pub fn document() -> Value {
         .into_generator();
     generator.subschema_for::<nodehost_core::RunDocument>();
     generator.subschema_for::<RunBody>();
-    generator.subschema_for::<serve_cmd::ErrorBody>();
+    generator.subschema_for::<routes::ErrorBody>();
     generator.subschema_for::<NodeSummaries>();
     generator.subschema_for::<NdjsonLine>();
     generator.subschema_for::<Unavailable>();
@@ -186,7 +186,7 @@ impl JsonSchema for Unavailable {
     }
 
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        let error = generator.subschema_for::<serve_cmd::ErrorBody>();
+        let error = generator.subschema_for::<routes::ErrorBody>();
         let document = generator.subschema_for::<nodehost_core::RunDocument>();
         json_schema!({
             "description": "`ErrorBody` with reason `overloaded` (retry after `Retry-After`), or the run document of a run given up (reason `cancelled`: the deadline passed or the server is stopping; writes in flight are in `maybeApplied`).",

@@ -1,0 +1,204 @@
+//! The service in-process, as an engine mounts it: nested under a prefix of an axum app of its
+//! own and called with `oneshot`, no socket and no process. The emulated API behind it is real
+//! HTTP on loopback.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed setup is a failed test
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use nodehost_core::{Emulator as _, EmulatorConfig, Host, Registry, RunningEmulator, ServerCredentials};
+use nodehost_serve::{ServeConfig, Token};
+use serde_json::{Value, json};
+use tower::ServiceExt as _;
+
+const NODE: &str = "gestorClientesMaxCliente";
+const TOKEN: &str = "a-token-of-twenty-chars";
+
+struct Engine {
+    app: Router,
+    api: Box<dyn RunningEmulator>,
+}
+
+async fn engine(token: Option<&str>, hold_credentials: bool) -> Engine {
+    let mut registry = Registry::new();
+    node_gestor_clientes::register(&mut registry).unwrap();
+    let api = node_gestor_clientes::GestorEmulator
+        .start(EmulatorConfig {
+            seed: 3,
+            ..EmulatorConfig::default()
+        })
+        .await
+        .unwrap();
+    let mut credentials = ServerCredentials::new();
+    if hold_credentials {
+        credentials.hold(node_gestor_clientes::CREDENTIAL_NAME, api.credentials());
+    }
+    let config = ServeConfig {
+        token: token.map(|t| Token::new(t).unwrap()),
+        credentials,
+        ..ServeConfig::default()
+    };
+    let app = Router::new()
+        .route("/", axum::routing::get(|| async { "engine" }))
+        .nest(
+            "/nodehost",
+            nodehost_serve::router(Arc::new(Host::new(registry)), config),
+        );
+    Engine { app, api }
+}
+
+async fn call(app: &Router, request: Request<Body>) -> (StatusCode, Value) {
+    let answer = app.clone().oneshot(request).await.unwrap();
+    let status = answer.status();
+    let bytes = axum::body::to_bytes(answer.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, body)
+}
+
+fn run(body: &Value) -> Request<Body> {
+    Request::post(format!("/nodehost/v1/nodes/{NODE}/run"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn nested_under_a_prefix_it_lists_describes_and_leaves_the_engine_routes_alone() {
+    let e = engine(None, true).await;
+    let (status, list) = call(
+        &e.app,
+        Request::get("/nodehost/v1/nodes").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        list.as_array().unwrap().iter().any(|n| n["name"] == NODE),
+        "{list}"
+    );
+    let (status, definition) = call(
+        &e.app,
+        Request::get(format!("/nodehost/v1/nodes/{NODE}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(definition["name"], NODE);
+    let (status, page) = call(&e.app, Request::get("/").body(Body::empty()).unwrap()).await;
+    assert_eq!((status, page), (StatusCode::OK, json!("engine")));
+    let (status, missing) = call(&e.app, Request::get("/nodehost/v2").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(missing["error"]["reason"], "notFound");
+    e.api.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_run_with_the_held_credentials_answers_items_in_input_order() {
+    let e = engine(None, true).await;
+    let items = json!([
+        {"operation": "get", "clientId": 2},
+        {"operation": "create", "name": "Ana Souza"},
+        {"operation": "get", "clientId": 1},
+    ]);
+    let (status, document) = call(&e.app, run(&items)).await;
+    assert_eq!(status, StatusCode::OK, "{document}");
+    let items = document["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["json"]["id"], 2);
+    assert_eq!(items[1]["json"]["name"], "Ana Souza");
+    assert_eq!(items[2]["json"]["id"], 1);
+    let paired: Vec<&Value> = items.iter().map(|i| &i["pairedItem"]["item"]).collect();
+    assert_eq!(paired, [&json!(0), &json!(1), &json!(2)]);
+    e.api.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_invalid_item_refuses_the_run_and_nothing_is_created() {
+    let e = engine(None, true).await;
+    let items = json!([{"operation": "create", "name": "Bia"}, {"operation": "create"}]);
+    let (status, document) = call(&e.app, run(&items)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{document}");
+    assert_eq!(document["error"]["reason"], "invalidItems");
+    let (_, listed) = call(&e.app, run(&json!({"operation": "getAll"}))).await;
+    let names: Vec<&Value> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["json"]["name"])
+        .collect();
+    assert!(
+        !names.contains(&&json!("Bia")),
+        "the valid item was not sent either: {names:?}"
+    );
+    assert_eq!(names.len(), 3);
+    e.api.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn without_held_credentials_a_run_must_bring_its_own() {
+    let e = engine(None, false).await;
+    let (status, body) = call(&e.app, run(&json!([{"operation": "get", "clientId": 1}]))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["reason"], "missingCredentials");
+    let envelope =
+        json!({"credentials": e.api.credentials(), "items": [{"operation": "get", "clientId": 1}]});
+    let (status, body) = call(&e.app, run(&envelope)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let key = e.api.credentials()["apiKey"].as_str().unwrap().to_owned();
+    assert!(!body.to_string().contains(&key), "the key is never in an answer");
+    let (status, body) = call(
+        &e.app,
+        Request::post("/nodehost/mcp").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["reason"], "noTools");
+    e.api.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn with_a_token_the_api_needs_it_and_the_probes_do_not() {
+    let e = engine(Some(TOKEN), true).await;
+    let (status, body) = call(
+        &e.app,
+        Request::get("/nodehost/v1/nodes").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"]["reason"], "unauthenticated");
+    let with = |token: &str| {
+        Request::get("/nodehost/v1/nodes")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(
+        call(&e.app, with("not-the-token-at-all")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(call(&e.app, with(TOKEN)).await.0, StatusCode::OK);
+    for probe in ["/nodehost/healthz", "/nodehost/readyz", "/nodehost/openapi.json"] {
+        let (status, _) = call(&e.app, Request::get(probe).body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{probe}");
+    }
+    e.api.stop().await.unwrap();
+}
+
+#[test]
+fn a_short_token_is_refused_and_debug_shows_none_of_it() {
+    assert_eq!(Token::new("  \n").unwrap_err().to_string(), "the token is empty");
+    assert!(
+        Token::new("short")
+            .unwrap_err()
+            .to_string()
+            .contains("shorter than 16")
+    );
+    let token = Token::new(TOKEN).unwrap();
+    assert!(!format!("{token:?}").contains("twenty"));
+}
