@@ -2,8 +2,6 @@
 //! parse, man pages that match the code, JSON logs a collector can read (with no key in them),
 //! a progress display only on a terminal's stderr, and colour only where it belongs.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::Path;
 use std::process::Command;
 
@@ -137,13 +135,10 @@ fn on_terminal(command: &str, env: &[(&str, &str)]) -> String {
     let dir = tempdir();
     let log = dir.path().join("terminal.log");
     let mut cmd = Command::new("script");
-    cmd.args(["-qec", command])
-        .arg(&log)
-        .env("NODEHOST_PLUGINS", "/nonexistent/plugins.json");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+    nodehost_e2e::clean_env(&mut cmd);
+    // A terminal test says which terminal it is: progress and colour read `TERM`.
+    cmd.env("TERM", "xterm-256color");
+    cmd.args(["-qec", command]).arg(&log);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -198,11 +193,9 @@ fn progress_shows_on_a_terminal_only_and_never_in_stdout() {
 
     // stderr not a terminal: no progress.
     let (command, _) = slow_run(dir.path(), "", 100);
-    let piped = Command::new("sh")
-        .args(["-c", &command])
-        .env("NODEHOST_PLUGINS", "/nonexistent/p.json")
-        .output()
-        .unwrap();
+    let mut sh = Command::new("sh");
+    nodehost_e2e::clean_env(&mut sh);
+    let piped = sh.args(["-c", &command]).output().unwrap();
     assert!(piped.status.success());
     let stderr = String::from_utf8_lossy(&piped.stderr);
     assert!(

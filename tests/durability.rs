@@ -1,8 +1,6 @@
 //! The sandbox keeps what it acknowledged: concurrent writers lose nothing, and a write answered
 //! before a `kill -9` of a `nodehost sandbox` process is there after it restarts.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use nodehost_e2e::{Sandbox, SandboxProcess, credentials_file, run_node, tempdir};

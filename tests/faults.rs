@@ -2,8 +2,6 @@
 //! requests are retried until every output is right, creates are never sent twice, and the
 //! number of attempts is exactly what the retry policy promises (counted by the sandbox).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 

@@ -1,8 +1,6 @@
 //! Ctrl-C (SIGINT) during a streaming run: no new item starts, the item in flight finishes, and
 //! the output says exactly which items were applied, so the user can resume without duplicates.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::time::{Duration, Instant};
 
 use gestor_sandbox::Faults;

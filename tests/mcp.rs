@@ -2,12 +2,9 @@
 //! the handshake, the tool list with schemas and annotations, every operation against an
 //! embedded sandbox, and the failures a model must be able to act on.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::process::Stdio;
 use std::time::Duration;
 
-use nodehost_e2e::nodehost_bin;
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject, Tool};
 use rmcp::service::{RoleClient, RunningService, ServiceError};
@@ -16,16 +13,9 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// `nodehost mcp ARGS` with piped stdio, no developer settings and no registered plugins.
 fn mcp(args: &[&str]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(nodehost_bin());
+    let mut cmd = tokio::process::Command::from(nodehost_e2e::command());
     cmd.arg("mcp")
         .args(args)
-        .env(
-            "NODEHOST_PLUGINS",
-            std::env::temp_dir().join("nodehost-e2e-mcp-no-plugins.json"),
-        )
-        .env_remove("GESTOR_CLIENTES_MAX_API_KEY")
-        .env_remove("GESTOR_CLIENTES_MAX_BASE_URL")
-        .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -309,7 +299,7 @@ async fn read_only_and_tool_globs_narrow_what_an_agent_may_do() {
 
 #[tokio::test]
 async fn a_filter_that_leaves_no_tool_is_refused_at_start() {
-    let out = std::process::Command::new(nodehost_bin())
+    let out = nodehost_e2e::command()
         .args([
             "mcp",
             "--sandbox",
@@ -395,7 +385,7 @@ async fn a_plugin_node_becomes_tools_the_same_way() {
     let dir = tempfile::tempdir().unwrap();
     let registry = dir.path().join("plugins.json");
     let plugin = nodehost_e2e::built_bin("cpf-tools-plugin");
-    let added = std::process::Command::new(nodehost_bin())
+    let added = nodehost_e2e::command()
         .args(["plugin", "add"])
         .arg(&plugin)
         .env("NODEHOST_PLUGINS", &registry)

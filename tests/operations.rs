@@ -1,8 +1,6 @@
 //! Every operation of the Cliente node through the built binary against a sandbox over real
 //! HTTP, as a user would run them: one command per step, output read back from stdout.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::time::Duration;
 
 use nodehost_e2e::{NODE, Sandbox, nodehost, run_node, tempdir};

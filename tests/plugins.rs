@@ -6,8 +6,6 @@
 //! Plugins here: `examples/plugins/keyvalue.py` (the Python example), `cpf-tools-plugin` (the
 //! Rust SDK example, built by the workspace) and `tests/plugins/misbehaving.py`.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -647,7 +645,7 @@ fn interrupting_twice_cancels_the_items_in_flight_then_shuts_the_plugin_down() {
 }
 
 #[test]
-fn the_n8n_package_generated_on_a_machine_with_a_plugin_holds_the_plugins_node() {
+fn the_n8n_package_holds_a_registered_plugins_node_only_when_asked() {
     let s = Scratch::new();
     s.nodehost(["plugin", "add", keyvalue().to_str().unwrap()])
         .run()
@@ -660,10 +658,21 @@ fn the_n8n_package_generated_on_a_machine_with_a_plugin_holds_the_plugins_node()
         package.join("package.json"),
     )
     .unwrap();
+    let manifest = || -> Value {
+        serde_json::from_str(&std::fs::read_to_string(package.join("package.json")).unwrap()).unwrap()
+    };
+    // By default a generator holds the built-in nodes only: a machine's plugins do not leak.
     let written = s.nodehost(["n8n", "--write", package.to_str().unwrap()]).run();
     written.assert_code(0);
-    let manifest: Value =
-        serde_json::from_str(&std::fs::read_to_string(package.join("package.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest()["n8n"]["nodes"],
+        json!(["nodes/GestorClientesMaxCliente/GestorClientesMaxCliente.node.js"])
+    );
+    let written = s
+        .nodehost(["n8n", "--with-plugins", "--write", package.to_str().unwrap()])
+        .run();
+    written.assert_code(0);
+    let manifest = manifest();
     assert_eq!(
         manifest["n8n"]["nodes"],
         json!([
@@ -681,6 +690,24 @@ fn the_n8n_package_generated_on_a_machine_with_a_plugin_holds_the_plugins_node()
     assert!(
         node.contains("runNode(this, \"keyValueStore\", description"),
         "{node}"
+    );
+
+    // The same for the definition files.
+    let definitions = s.path("definitions");
+    s.nodehost(["describe", "--all", "--write", definitions.to_str().unwrap()])
+        .run()
+        .assert_code(0);
+    let mut files: Vec<String> = std::fs::read_dir(&definitions)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "gestorClientesMaxApi.credentials.json",
+            "gestorClientesMaxCliente.json"
+        ]
     );
 
     // Without the package's package.json, nothing is written and the message says what DIR is.

@@ -3,8 +3,6 @@
 //! is accepted exactly when it is a positive whole number (so nothing else reaches a URL), and
 //! the fuzz corpus replays cleanly.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 #[path = "../fuzz/src/stdin_path.rs"]
 mod stdin_path;
 
@@ -270,7 +268,7 @@ proptest! {
 
 #[test]
 fn the_fuzz_seed_corpus_replays_through_the_stdin_path() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/run_input");
+    let dir = nodehost_e2e::repo_file("fuzz/seeds/run_input");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())

@@ -3,8 +3,6 @@
 //! credentials), with and without `RUST_LOG=trace`, and must not appear in any byte of stdout
 //! or stderr.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::Path;
 
 use gestor_sandbox::SandboxConfig;

@@ -1,8 +1,6 @@
 //! `nodehost serve` over real HTTP: the built binary on a free loopback port, with the
 //! server-side credentials of an in-process sandbox, called with reqwest.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::time::Duration;
 
 use nodehost_e2e::{Action, Interactive, NODE, RawServer, Sandbox, nodehost, tempdir};

@@ -2,8 +2,6 @@
 //! written stops a run and says what was applied, and text from a server never reaches the
 //! terminal raw (no escape sequences, no forged `nodehost:` line).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
@@ -27,7 +25,7 @@ fn output_that_cannot_be_written_stops_the_run_and_says_what_was_applied() {
         .collect();
     // `/dev/full` fails every write: each NDJSON line is flushed as soon as it is in order, so
     // the first output fails and the run must stop there, not go on creating.
-    let mut child = Command::new(nodehost_bin())
+    let mut child = nodehost_e2e::command()
         .args(["run", NODE, "--ndjson", "--concurrency", "4", "--credentials"])
         .arg(&creds)
         .stdin(Stdio::piped())
@@ -104,7 +102,9 @@ fn huge_answers_read_at_once_are_bounded_across_the_run() {
     let items: Vec<Value> = (1..=32)
         .map(|id| json!({"operation": "get", "clientId": id}))
         .collect();
-    let mut child = Command::new(prlimit)
+    let mut prlimit = Command::new(prlimit);
+    nodehost_e2e::clean_env(&mut prlimit);
+    let mut child = prlimit
         .arg(format!("--data={}", 160 * 1024 * 1024))
         .arg(nodehost_bin())
         .args([

@@ -1,8 +1,6 @@
 //! The sync operations end to end: `search`, `upsert` by CPF or email, and `--dry-run`, through
 //! the built binary against a sandbox over real HTTP. What each did is counted on the sandbox.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use nodehost_e2e::{Sandbox, nodehost, repo_file, run_node, tempdir};
 use serde_json::{Value, json};
 

@@ -2,8 +2,6 @@
 //! headers: reads are retried an exact number of times, a create is never sent twice once it
 //! may have reached the server, and every timeout is named with its duration.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use nodehost_e2e::{Action, RawServer, credentials_file, http_response, refused_base_url, run_node, tempdir};
 use serde_json::{Value, json};
 

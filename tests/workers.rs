@@ -8,8 +8,6 @@
 //! Every wait here waits for an event (a line, a count on the sandbox, a message), with a
 //! generous limit; nothing asserts how long anything took.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;

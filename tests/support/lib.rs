@@ -49,6 +49,42 @@ pub fn nodehost_bin() -> PathBuf {
     bin
 }
 
+/// The one way every test starts `nodehost`: the binary this build made, with an environment
+/// that holds nothing of the developer's (no credentials, `RUST_LOG`, registered plugins or
+/// `XDG_*` folders). Only what finding programs needs passes through (`PATH`, and pyenv's
+/// settings for a `python3` shim); `HOME` is a folder of this test process's own, and
+/// `NODEHOST_PLUGINS` names a registry file that does not exist. A test sets what it means.
+pub fn command() -> Command {
+    let mut command = Command::new(nodehost_bin());
+    clean_env(&mut command);
+    command
+}
+
+/// The environment of [`command`], for a program that starts `nodehost` itself (`prlimit`,
+/// `script`, `sh`).
+pub fn clean_env(command: &mut Command) {
+    command.env_clear();
+    for var in ["PATH", "PYENV_ROOT", "PYENV_VERSION", "TMPDIR", "SYSTEMROOT"] {
+        if let Some(value) = std::env::var_os(var) {
+            command.env(var, value);
+        }
+    }
+    command.env("HOME", test_home());
+    command.env("NODEHOST_PLUGINS", no_plugins_file());
+}
+
+/// An empty home folder for the processes this test binary starts, removed by no one (it lives
+/// under the temporary folder and holds only what `nodehost` writes there).
+pub fn test_home() -> PathBuf {
+    static HOME: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    HOME.get_or_init(|| {
+        let home = std::env::temp_dir().join(format!("nodehost-e2e-{}-home", std::process::id()));
+        std::fs::create_dir_all(&home).expect("create the tests' home folder");
+        home
+    })
+    .clone()
+}
+
 /// A plugin registry file that does not exist: no plugins.
 fn no_plugins_file() -> PathBuf {
     std::env::temp_dir().join(format!("nodehost-e2e-{}-no-plugins.json", std::process::id()))
@@ -151,7 +187,7 @@ impl Cmd {
     }
 
     fn command(&self) -> Command {
-        let mut command = Command::new(nodehost_bin());
+        let mut command = command();
         command.args(&self.args);
         if let Some((base, cap)) = self.backoff {
             command.args([
@@ -161,17 +197,6 @@ impl Cmd {
                 &cap.to_string(),
             ]);
         }
-        // The developer's own settings must not leak into a test.
-        for var in [
-            "GESTOR_CLIENTES_MAX_BASE_URL",
-            "GESTOR_CLIENTES_MAX_API_KEY",
-            "GESTOR_SANDBOX_API_KEY",
-            "RUST_LOG",
-        ] {
-            command.env_remove(var);
-        }
-        // Nor the developer's registered plugins: a test that uses some names its own file.
-        command.env("NODEHOST_PLUGINS", no_plugins_file());
         for (k, v) in &self.envs {
             command.env(k, v);
         }

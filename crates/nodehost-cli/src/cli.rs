@@ -360,6 +360,10 @@ pub struct N8nArgs {
     /// The n8n package directory to write into (it must hold the package's package.json).
     #[arg(long, value_name = "DIR")]
     pub write: PathBuf,
+    /// Include the nodes of registered plugins (by default only the built-in nodes, so a
+    /// machine's plugins never leak into a generated package).
+    #[arg(long)]
+    pub with_plugins: bool,
 }
 
 #[derive(Debug, Args)]
@@ -370,9 +374,13 @@ pub struct DescribeArgs {
     /// Describe every node and credential type.
     #[arg(long)]
     pub all: bool,
-    /// Write one JSON file per node and per credential type into DIR instead of printing.
+    /// Write one JSON file per node and per credential type into DIR instead of printing
+    /// (the built-in nodes only, unless --with-plugins).
     #[arg(long, value_name = "DIR", requires = "all")]
     pub write: Option<PathBuf>,
+    /// With --write, include the nodes of registered plugins.
+    #[arg(long, requires = "write")]
+    pub with_plugins: bool,
 }
 
 #[derive(Debug, Args)]

@@ -93,7 +93,16 @@ async fn dispatch(cli: Cli) -> Result<(), CliError> {
         }
         _ => registry(),
     };
-    plugin_cmd::load_registered(&mut registry, &cli.plugins, &options).await;
+    // Generated files hold the built-in nodes only, unless asked: a developer's registered
+    // plugins must never leak into node-definitions/ or the n8n package.
+    let generating = match &cli.command {
+        cli::Command::Describe(args) => args.write.is_some() && !args.with_plugins,
+        cli::Command::N8n(args) => !args.with_plugins,
+        _ => false,
+    };
+    if !generating {
+        plugin_cmd::load_registered(&mut registry, &cli.plugins, &options).await;
+    }
     match cli.command {
         cli::Command::List => output::print_json(&registry.summary(), true),
         cli::Command::Describe(args) => describe_cmd::describe(&registry, args),

@@ -3,14 +3,11 @@
 //! Needs Node.js 20.19+ and the package's dependencies (`scripts/test` installs both); a
 //! machine without them fails here with the line that installs them, never skips.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
-use std::path::PathBuf;
 use std::process::Command;
 
 #[test]
 fn the_n8n_package_tests_pass_against_this_build() {
-    let package = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../integrations/n8n");
+    let package = nodehost_e2e::repo_file("integrations/n8n");
     let version = Command::new("node").arg("--version").output();
     let Ok(version) = version else {
         panic!(
@@ -32,11 +29,13 @@ fn the_n8n_package_tests_pass_against_this_build() {
         .collect();
     tests.sort();
     assert!(!tests.is_empty(), "no test files in integrations/n8n/test/");
-    let output = Command::new("node")
+    let mut node = Command::new("node");
+    nodehost_e2e::clean_env(&mut node);
+    let output = node
         .args(["--test", "--test-reporter=tap"])
         .args(&tests)
         .current_dir(&package)
-        .env("NODEHOST_BIN", env!("CARGO_BIN_EXE_nodehost"))
+        .env("NODEHOST_BIN", nodehost_e2e::nodehost_bin())
         .output()
         .expect("run node --test");
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -1,12 +1,10 @@
 //! `node-definitions/` is generated from code: a checked-in file that differs from what the
 //! code generates fails here, and every definition is pinned by a snapshot.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use std::path::PathBuf;
 
 fn definitions_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../node-definitions")
+    nodehost_e2e::repo_file("node-definitions")
 }
 
 #[test]
@@ -123,7 +121,7 @@ fn every_definition_reads_back_as_the_same_description() {
 
 #[test]
 fn checked_in_openapi_document_matches_the_code() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../openapi.json");
+    let path = nodehost_e2e::repo_file("openapi.json");
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         on_disk == nodehost_cli::render(&nodehost_cli::openapi_document()),
@@ -252,7 +250,7 @@ fn the_form_follows_n8n_conventions() {
 }
 
 fn n8n_package_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../integrations/n8n")
+    nodehost_e2e::repo_file("integrations/n8n")
 }
 
 /// Files below `dir` whose names end with `suffix`, relative to the package, with `/`.

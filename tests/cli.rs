@@ -1,18 +1,15 @@
 //! The `nodehost` binary seen from a terminal or a script: JSON piped in, exit status, stdout
 //! and stderr snapshotted together (as ruff does with insta_cmd).
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use std::process::Command;
 
-use insta_cmd::{assert_cmd_snapshot, get_cargo_bin};
+use insta_cmd::assert_cmd_snapshot;
 
+/// `nodehost` with a cleared environment: tests never pick up a developer's credentials,
+/// plugins or log settings.
 fn nodehost() -> Command {
-    let mut cmd = Command::new(get_cargo_bin("nodehost"));
-    // Tests never pick up a developer's real credentials.
-    cmd.env_remove("GESTOR_CLIENTES_MAX_BASE_URL")
-        .env_remove("GESTOR_CLIENTES_MAX_API_KEY")
-        .env("RUST_LOG", "warn");
+    let mut cmd = nodehost_e2e::command();
+    cmd.env("RUST_LOG", "warn");
     cmd
 }
 
@@ -69,9 +66,8 @@ fn describe_prints_the_checked_in_definition() {
         .output()
         .expect("runs");
     assert!(out.status.success());
-    let on_disk = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../node-definitions/gestorClientesMaxCliente.json"
+    let on_disk = std::fs::read(nodehost_e2e::repo_file(
+        "node-definitions/gestorClientesMaxCliente.json",
     ))
     .expect("definition file");
     assert_eq!(
