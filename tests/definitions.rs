@@ -73,9 +73,20 @@ fn the_definition_declares_what_n8n_and_agents_need() {
         .iter()
         .filter_map(|o| o["value"].as_str())
         .collect();
+    // The form lists the node's operations in the order the node declares them.
+    let registry = nodehost_cli::registry();
+    let node = registry.get("gestorClientesMaxCliente").expect("the node");
+    let declared: Vec<&str> = node
+        .description()
+        .operations
+        .iter()
+        .map(|o| o.value.as_str())
+        .collect();
+    assert_eq!(ops, declared);
     assert_eq!(
-        ops,
-        ["create", "getAll", "get", "update", "delete", "search", "upsert"]
+        ops.len(),
+        7,
+        "create, getAll, get, update, delete, search, upsert"
     );
     assert_eq!(def["supportsDryRun"], true);
     let limit = def["properties"]

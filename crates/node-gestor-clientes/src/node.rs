@@ -1,5 +1,5 @@
-//! `ClienteNode`: the `gestorClientesMaxCliente` node, mapped onto the typed API client. Its
-//! operations (names, hints, the records each touches) are declared on [`ClienteParams`].
+//! `ClienteNode`: the `gestorClientesMaxCliente` node: what it is, its credential, its session,
+//! and the dispatch of an item to its operation (one file each under `operations/`).
 
 use async_trait::async_trait;
 use nodehost_core::{
@@ -9,16 +9,14 @@ use nodehost_core::{
 use crate::api::GestorSession;
 use crate::credentials::{self, GestorCredentials};
 use crate::formats;
-use crate::params::{ClientId, ClienteParams, UpsertParams};
-use crate::upsert::{self, Decision};
+use crate::operations::ClienteParams;
 use nodehost_core::Json;
-use reqwest::Method;
 
 /// Machine name of the node.
 pub const NODE_NAME: &str = "gestorClientesMaxCliente";
 
-/// The `gestorClientesMaxCliente` node: create, list, get, update and delete client records in
-/// the Gestor Clientes Max API.
+/// The `gestorClientesMaxCliente` node: client records in the Gestor Clientes Max API. Its
+/// operations are the variants of [`ClienteParams`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ClienteNode;
 
@@ -77,165 +75,27 @@ impl Node for ClienteNode {
         params: ClienteParams,
         item: &ItemContext,
     ) -> Result<Vec<Output>, NodeError> {
-        if item.dry_run {
-            return Ok(vec![dry_run(session, params, item).await?]);
+        if !item.dry_run {
+            return params.execute(session, item).await;
         }
-        match params {
-            ClienteParams::Create(p) => Ok(vec![session.create_client(&p, item).await?]),
-            ClienteParams::GetAll(p) => {
-                let mut clients = session.list_clients(item).await?;
-                if !p.return_all {
-                    clients.truncate(usize::try_from(p.limit).unwrap_or(usize::MAX));
-                }
-                Ok(clients)
-            }
-            ClienteParams::Get(p) => Ok(vec![session.get_client(p.client_id, item).await?]),
-            ClienteParams::Update(p) => {
-                // The schema's `minProperties` already demands a field; this guards callers
-                // that skip validation, so an empty PUT is never sent.
-                if p.is_empty() {
-                    return Err(NodeError::new(
-                        "operation `update` needs at least one field to change besides \
-                         `clientId` (e.g. name, email, phone, status)",
-                    ));
-                }
-                Ok(vec![session.update_client(p.client_id, &p.changes, item).await?])
-            }
-            ClienteParams::Delete(p) => Ok(vec![session.delete_client(p.client_id, item).await?.into()]),
-            ClienteParams::Search(p) => {
-                let mut clients = session.search_clients(p.q.as_str(), item).await?;
-                if !p.return_all {
-                    clients.truncate(usize::try_from(p.limit).unwrap_or(usize::MAX));
-                }
-                Ok(clients)
-            }
-            ClienteParams::Upsert(p) => Ok(vec![upsert(session, &p, item).await?]),
-        }
+        // `{"dryRun": true, "operation", ...what the operation shows}`: the requests the item
+        // would send, none of them sent unless marked (an upsert's search).
+        let operation = params.operation();
+        let shown = params
+            .dry_run(session, item)
+            .await?
+            .into_object()
+            .map_err(NodeError::internal)?;
+        let mut out = Json::new();
+        out.insert("dryRun".into(), true.into());
+        out.insert("operation".into(), operation.into());
+        out.extend(shown);
+        Ok(vec![Output::from(out)])
     }
 
     async fn test_credentials(&self, session: &GestorSession) -> Result<String, NodeError> {
         session.test_connection().await
     }
-}
-
-/// A dry run of one item: `{"dryRun": true, "operation", "requests": [...]}`, the requests the
-/// item would send, none of them sent, but for an upsert's search, which is sent (marked
-/// `"sent": true`) because what the upsert would write depends on its answer.
-async fn dry_run(
-    session: &GestorSession,
-    params: ClienteParams,
-    item: &ItemContext,
-) -> Result<Output, NodeError> {
-    let none = None::<&Json>;
-    let id_url = |id: ClientId| session.url(&["clients", &id.to_string()]);
-    // What an upsert decided, shown after `operation`.
-    let mut decided = Json::new();
-    let (operation, requests) = match params {
-        ClienteParams::Create(p) => (
-            "create",
-            vec![session.describe(&Method::POST, &session.url(&["clients"]), Some(&p))],
-        ),
-        ClienteParams::GetAll(_) => (
-            "getAll",
-            vec![session.describe(&Method::GET, &session.url(&["clients"]), none)],
-        ),
-        ClienteParams::Get(p) => (
-            "get",
-            vec![session.describe(&Method::GET, &id_url(p.client_id), none)],
-        ),
-        ClienteParams::Update(p) => (
-            "update",
-            vec![session.describe(&Method::PUT, &id_url(p.client_id), Some(&p.changes))],
-        ),
-        ClienteParams::Delete(p) => (
-            "delete",
-            vec![session.describe(&Method::DELETE, &id_url(p.client_id), none)],
-        ),
-        ClienteParams::Search(p) => (
-            "search",
-            vec![session.describe(&Method::GET, &session.search_url(p.q.as_str()), none)],
-        ),
-        ClienteParams::Upsert(p) => {
-            let (key, found) = find_match(session, &p, item).await?;
-            let mut search = session.describe(&Method::GET, &session.search_url(&key), none);
-            search.insert("sent".into(), true.into());
-            search.insert("purpose".into(), "find the client to update".into());
-            search.insert("answered".into(), found.len().into());
-            let mut requests = vec![search];
-            let (outcome, changed) = match upsert::decide(&p, &key, found)? {
-                Decision::Create(body) => {
-                    requests.push(session.describe(&Method::POST, &session.url(&["clients"]), Some(&body)));
-                    ("created", None)
-                }
-                Decision::Update { id, changes, changed } => {
-                    requests.push(session.describe(&Method::PUT, &id_url(id), Some(&changes)));
-                    ("updated", Some(changed))
-                }
-                Decision::Unchanged(_) => ("unchanged", Some(Vec::new())),
-            };
-            decided.insert("upsert".into(), outcome.into());
-            if let Some(changed) = changed {
-                decided.insert("changedFields".into(), changed.into());
-            }
-            ("upsert", requests)
-        }
-    };
-    let mut out = Json::new();
-    out.insert("dryRun".into(), true.into());
-    out.insert("operation".into(), operation.into());
-    out.extend(decided);
-    out.insert(
-        "requests".into(),
-        requests
-            .into_iter()
-            .map(serde_json::Value::Object)
-            .collect::<Vec<_>>()
-            .into(),
-    );
-    Ok(Output::from(out))
-}
-
-/// An upsert's match key and the clients the API's search answers for it (a run and a dry run
-/// alike send this search).
-async fn find_match(
-    session: &GestorSession,
-    p: &UpsertParams,
-    item: &ItemContext,
-) -> Result<(String, Vec<Json>), NodeError> {
-    // Validation demands the field `matchBy` names; this guards callers that skip it.
-    let key = p.match_key().ok_or_else(|| {
-        NodeError::new(
-            "operation `upsert` needs the field `matchBy` names (cpf or email), and it is not given",
-        )
-    })?;
-    let found = session
-        .search_clients(&key, item)
-        .await?
-        .into_iter()
-        .map(Output::into_object)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(NodeError::internal)?;
-    Ok((key, found))
-}
-
-/// Search by the match key, then create, update what differs, or send nothing.
-async fn upsert(session: &GestorSession, p: &UpsertParams, item: &ItemContext) -> Result<Output, NodeError> {
-    let (key, found) = find_match(session, p, item).await?;
-    let (record, outcome, changed) = match upsert::decide(p, &key, found)? {
-        Decision::Create(body) => (session.create_client(&body, item).await?, "created", None),
-        Decision::Update { id, changes, changed } => (
-            session.update_client(id, &changes, item).await?,
-            "updated",
-            Some(changed),
-        ),
-        Decision::Unchanged(record) => (Output::from(record), "unchanged", Some(Vec::new())),
-    };
-    let mut record = record.into_object().map_err(NodeError::internal)?;
-    record.insert("upsert".into(), outcome.into());
-    if let Some(changed) = changed {
-        record.insert("changedFields".into(), changed.into());
-    }
-    Ok(Output::from(record))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! One item's parameters for the Cliente node, per operation, and the request bodies built
-//! from them.
+//! The parameter types the Cliente node's operations share: the client's fields, a client's
+//! ID, checked strings, and the request bodies built from them. Each operation's own
+//! parameters live in its file under `operations/`.
 //!
 //! The JSON Schema derived from these types is what the core validates every item against
 //! before anything is sent, so every rule lives in the schema (types, `minimum`, `enum`,
@@ -22,195 +23,16 @@ use crate::formats;
 /// answered with a 413 or a reset connection halfway through a batch.
 pub const TEXT_MAX_CHARS: u64 = 10_000;
 
-/// One item's parameters, selected by `operation`.
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
-#[serde(tag = "operation", rename_all = "camelCase")]
-// Each variant declares its operation once: display name, n8n action, side-effect hints, and
-// the records it touches. Every write claims the `clients` collection shared and `getAll`
-// claims it exclusively, so a listing sees every earlier write and later writes wait for it;
-// writes to one client run in input order.
-pub enum ClienteParams {
-    /// Create a client and return the record the API stored.
-    #[schemars(extend("x-operation" = {"displayName": "Create", "action": "Create a client",
-        "hints": "create", "locks": {"read": ["clients"]}}))]
-    Create(CreateParams),
-    /// List the clients the API key can see, one output item per client.
-    #[schemars(extend("x-operation" = {"displayName": "Get Many", "action": "Get many clients",
-        "hints": "read", "locks": {"write": ["clients"]}}))]
-    GetAll(GetAllParams),
-    /// Get one client by its ID.
-    #[schemars(extend("x-operation" = {"displayName": "Get", "action": "Get a client",
-        "hints": "read", "locks": {"read": ["client/{clientId|int}"]}}))]
-    Get(ClientRef),
-    /// Change the given fields of a client; fields left out are not touched.
-    #[schemars(extend("x-operation" = {"displayName": "Update", "action": "Update a client",
-        "hints": "update", "locks": {"read": ["clients"], "write": ["client/{clientId|int}"]}}))]
-    Update(UpdateParams),
-    /// Delete a client by its ID.
-    #[schemars(extend("x-operation" = {"displayName": "Delete", "action": "Delete a client",
-        "hints": "delete", "locks": {"read": ["clients"], "write": ["client/{clientId|int}"]}}))]
-    Delete(ClientRef),
-    /// Find clients by a search term (the API's search), one output item per match.
-    #[schemars(extend("x-operation" = {"displayName": "Search", "action": "Search clients",
-        "hints": "read", "locks": {"write": ["clients"]}}))]
-    Search(SearchParams),
-    /// Create the client, or update the one with the same CPF or email: found by `matchBy`,
-    /// only the fields that differ are sent, and nothing when none does.
-    // Upserts with the same CPF or email run in input order, so a batch never creates one
-    // client twice; like every write, they wait for an earlier listing and hold later ones.
-    // Repeating one is harmless (the second finds the client and sends nothing), hence the
-    // hints of an update; its create is still a POST, never retried once it may have arrived.
-    #[schemars(extend("x-operation" = {"displayName": "Create or Update", "action": "Create or update a client",
-        "hints": "update", "fieldsCollection": "additionalFields", "locks": {"read": ["clients"], "write": ["cpf/{cpf|digits}", "email/{email|lower}"]}}))]
-    Upsert(UpsertParams),
-}
-
-/// Parameters of `search`.
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-#[schemars(inline)]
-pub struct SearchParams {
-    /// What to look for; the API matches it inside the name, email, phone, CPF or city.
-    #[schemars(title = "Search Term", with = "SearchTerm")]
-    pub q: NonEmptyString,
-    /// Return every match; when false, return at most `limit` matches.
-    #[schemars(title = "Return All")]
-    #[serde(default = "default_true")]
-    pub return_all: bool,
-    /// The most matches to return when `returnAll` is false.
-    #[schemars(title = "Limit", schema_with = "limit_schema")]
-    #[serde(default = "default_limit")]
-    pub limit: u32,
-}
-
-/// The schema of a search term: one to 200 characters.
-struct SearchTerm;
-
-impl JsonSchema for SearchTerm {
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn schema_name() -> Cow<'static, str> {
-        "SearchTerm".into()
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "string", "minLength": 1, "maxLength": 200 })
-    }
-}
-
-/// Which field identifies the client an upsert updates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-#[schemars(inline)]
-pub enum MatchBy {
-    Cpf,
-    Email,
-}
-
-/// Parameters of `upsert`: those of `create`, and which of its fields finds the client.
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-#[schemars(inline, transform = match_field_required)]
-pub struct UpsertParams {
-    /// The field that finds the existing client: `cpf` (its digits) or `email` (ignoring
-    /// case). It must be given in the item.
-    #[schemars(title = "Match By")]
-    pub match_by: MatchBy,
-    /// The client; on create it is the `POST /clients` body, on update only the fields that
-    /// differ from the stored record are sent.
-    #[serde(flatten)]
-    pub client: CreateParams,
-}
-
-/// `matchBy: cpf` needs a `cpf` that is not null, and `matchBy: email` an `email`. One
-/// `if`/`then`/`else` (the core carries those keywords into each operation's schema).
-fn match_field_required(schema: &mut Schema) {
-    if let Some(object) = schema.as_object_mut() {
-        let when =
-            |by: &str| serde_json::json!({"properties": {"matchBy": {"const": by}}, "required": ["matchBy"]});
-        let needs =
-            |field: &str| serde_json::json!({"required": [field], "properties": {field: {"type": "string"}}});
-        object.insert("if".into(), when("cpf"));
-        object.insert("then".into(), needs("cpf"));
-        object.insert(
-            "else".into(),
-            serde_json::json!({"if": when("email"), "then": needs("email")}),
-        );
-    }
-}
-
-impl UpsertParams {
-    /// The normalised value the client is found by (CPF digits, email in lower case), or
-    /// `None` when the item does not give it (validation refuses such an item first).
-    pub fn match_key(&self) -> Option<String> {
-        match self.match_by {
-            MatchBy::Cpf => self
-                .client
-                .fields
-                .cpf
-                .clone()
-                .flatten()
-                .map(|c| c.as_str().to_owned()),
-            MatchBy::Email => self
-                .client
-                .fields
-                .email
-                .clone()
-                .flatten()
-                .map(|e| e.as_str().trim().to_lowercase()),
-        }
-    }
-}
-
-/// Parameters of `create`; serialized, they are the `POST /clients` body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-#[schemars(inline, transform = drop_null_defaults)]
-pub struct CreateParams {
-    /// The client's full name.
-    #[schemars(title = "Name")]
-    pub name: NonEmptyString,
-    /// The other client fields; only those given are sent.
-    #[serde(flatten)]
-    pub fields: ClientFields,
-}
-
-/// Parameters of `getAll`.
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-#[schemars(inline)]
-pub struct GetAllParams {
-    /// Return every client; when false, return at most `limit` clients.
-    #[schemars(title = "Return All")]
-    #[serde(default = "default_true")]
-    pub return_all: bool,
-    /// The most clients to return when `returnAll` is false.
-    #[schemars(title = "Limit", schema_with = "limit_schema")]
-    #[serde(default = "default_limit")]
-    pub limit: u32,
-}
-
-impl Default for GetAllParams {
-    fn default() -> Self {
-        Self {
-            return_all: true,
-            limit: default_limit(),
-        }
-    }
-}
-
-fn default_true() -> bool {
+pub(crate) fn default_true() -> bool {
     true
 }
 
-fn default_limit() -> u32 {
+pub(crate) fn default_limit() -> u32 {
     50
 }
 
 /// `limit` only matters when `returnAll` is false, so the n8n form shows it only then.
-fn limit_schema(_: &mut SchemaGenerator) -> Schema {
+pub(crate) fn limit_schema(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "integer",
         "minimum": 1,
@@ -222,7 +44,7 @@ fn limit_schema(_: &mut SchemaGenerator) -> Schema {
 /// `#[serde(default)]` on an optional field makes schemars publish `"default": null`, which
 /// reads as if null were allowed (it is not for `status`, `name`...). Omitting a field is the
 /// default; say nothing.
-fn drop_null_defaults(schema: &mut Schema) {
+pub(crate) fn drop_null_defaults(schema: &mut Schema) {
     if let Some(Value::Object(properties)) = schema.get_mut("properties") {
         for property in properties.values_mut() {
             if let Value::Object(property) = property
@@ -244,21 +66,6 @@ pub struct ClientRef {
     pub client_id: ClientId,
 }
 
-/// Parameters of `update`: which client, and at least one field to change.
-// `minProperties: 2` counts `clientId` and one field to change (the core adds one for
-// `operation`); the validator rejects unknown fields, so only a real client field can count.
-#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-#[schemars(inline, extend("minProperties" = 2))]
-pub struct UpdateParams {
-    /// The client's numeric ID, as a number or a string of digits.
-    #[schemars(title = "Client ID")]
-    pub client_id: ClientId,
-    /// What to change; serialized, it is the `PUT /clients/{id}` body.
-    #[serde(flatten)]
-    pub changes: ClientChanges,
-}
-
 /// The fields an update changes: a field set to `null` clears it, a field left out is not sent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -271,13 +78,6 @@ pub struct ClientChanges {
     /// The fields to change; `null` clears a field, a field left out is not sent.
     #[serde(flatten)]
     pub fields: ClientFields,
-}
-
-impl UpdateParams {
-    /// Whether the update would send anything besides the ID.
-    pub fn is_empty(&self) -> bool {
-        self.changes.name.is_none() && self.changes.fields.is_empty()
-    }
 }
 
 /// A field that may be left out (`None`), set to `null` (`Some(None)`) or given a value.
@@ -658,6 +458,7 @@ fn non_negative<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Num
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{ClienteParams, GetAllParams};
     use serde_json::json;
 
     fn parse(v: Value) -> Result<ClienteParams, serde_json::Error> {

@@ -473,7 +473,9 @@ enum HintsMeta {
 
 fn operation_of(op: &OperationSchema) -> Result<OperationDescription, String> {
     let meta = op.meta.clone().ok_or_else(|| {
-        "declare it on its variant: #[schemars(extend(\"x-operation\" = {\"hints\": \"read\"}))]".to_owned()
+        "declare it: list an `Operation` in `nodehost_core::operations!`, or put \
+         #[schemars(extend(\"x-operation\" = {\"hints\": \"read\"}))] on its variant"
+            .to_owned()
     })?;
     let meta: OperationMeta = serde_json::from_value(meta).map_err(|e| format!("x-operation: {e}"))?;
     let hints = match meta.hints {

@@ -25,22 +25,18 @@ pub type Json = Map<String, Value>;
 
 /// A workflow node, written against typed parameters.
 ///
-/// `Params` is one item's parameters: an enum internally tagged by `operation`
-/// (`#[serde(tag = "operation", rename_all = "camelCase")]`) deriving `Deserialize` and
-/// `schemars::JsonSchema`. Each variant declares its operation once, beside its doc comment:
-///
-/// ```text
-/// /// Get one client by its ID.
-/// #[schemars(extend("x-operation" = {"displayName": "Get", "action": "Get a client",
-///     "hints": "read", "locks": {"read": ["client/{clientId|int}"]}}))]
-/// Get(ClientRef),
-/// ```
-///
-/// `hints` is `read`, `create`, `update`, `delete` or an object
-/// `{"readOnly", "idempotent", "destructive"}`; `locks` are record-key templates
-/// ([`crate::LockTemplates`]). The host derives the published JSON Schema, the n8n
-/// `properties`, the validator and the record locks from that one type, so they cannot
-/// disagree.
+/// `Params` is one item's parameters: an enum internally tagged by `operation`, deriving
+/// `Deserialize` and `schemars::JsonSchema`. The way to write it is one
+/// [`Operation`](crate::Operation) per operation (a unit type with its parameters, its
+/// [`OperationSpec`](crate::OperationSpec) and its code, in a file of its own) and
+/// [`operations!`](crate::operations) to list them: the macro makes the enum, declares each
+/// operation on its branch and dispatches `execute` and `dry_run` (see `node-gestor-clientes`).
+/// A hand-written enum may declare each variant's operation with
+/// `#[schemars(extend("x-operation" = {"displayName", "action", "hints", "locks"}))]`
+/// instead: `hints` is `read`, `create`, `update`, `delete` or an object `{"readOnly",
+/// "idempotent", "destructive"}`; `locks` are record-key templates ([`crate::LockTemplates`]).
+/// The host derives the published JSON Schema, the n8n `properties`, the validator and the
+/// record locks from that one type, so they cannot disagree.
 #[async_trait]
 pub trait Node: Send + Sync + 'static {
     /// One item's parameters, tagged by `operation`.

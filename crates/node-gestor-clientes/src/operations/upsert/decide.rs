@@ -8,7 +8,8 @@
 use nodehost_core::{Json, NodeError};
 use serde_json::{Value, json};
 
-use crate::params::{ClientId, MatchBy, UpsertParams};
+use super::{MatchBy, UpsertParams};
+use crate::params::ClientId;
 
 /// What to send.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,7 +114,7 @@ pub(crate) fn decide(p: &UpsertParams, key: &str, found: Vec<Json>) -> Result<De
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::params::ClienteParams;
+    use crate::operations::ClienteParams;
 
     fn upsert(item: Value) -> UpsertParams {
         match serde_json::from_value(item).unwrap() {
