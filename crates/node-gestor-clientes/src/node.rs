@@ -35,16 +35,12 @@ impl Node for ClienteNode {
 
     fn info(&self) -> NodeInfo {
         NodeInfo {
-            name: NODE_NAME.into(),
-            display_name: "Gestor Clientes Max Cliente".into(),
-            version: 1,
             description:
                 "Create, list, get, update, delete, search and upsert clients in Gestor Clientes Max".into(),
-            group: vec!["transform".into()],
             icon: Some("fa:users".into()),
             default_operation: "getAll".into(),
-            usable_as_tool: true,
             supports_dry_run: true,
+            ..NodeInfo::new(NODE_NAME, "Gestor Clientes Max Cliente")
         }
     }
 

@@ -2,7 +2,7 @@
 //! nothing but protocol messages; every message and log line goes to stderr.
 
 use nodehost_core::{Host, Registry};
-use nodehost_mcp::{McpServer, Offered, ToolFilter};
+use nodehost_mcp::{FilterList, McpError, McpServer, Offered, ToolFilter, Warning};
 use rmcp::ServiceExt;
 
 use crate::CliError;
@@ -72,9 +72,9 @@ async fn serve(
         read_only: args.read_only,
     };
     let (server, warnings) = McpServer::new(std::sync::Arc::new(host), offered, &filter, Some(deadline))
-        .map_err(CliError::usage)?;
-    for w in warnings {
-        say(w);
+        .map_err(|e| CliError::usage(error_text(e)))?;
+    for w in &warnings {
+        say(warning_text(w));
     }
     let names: Vec<String> = server.tools().iter().map(|t| t.name.to_string()).collect();
     say(format!(
@@ -92,4 +92,54 @@ async fn serve(
         .await
         .map_err(|e| CliError::usage(format!("mcp: {e}")))?;
     Ok(())
+}
+
+/// The flag a filter list comes from.
+fn flag(list: FilterList) -> &'static str {
+    match list {
+        FilterList::Nodes => "--nodes",
+        FilterList::Tools => "--tools",
+    }
+}
+
+/// A warning of the MCP library in the words of the flags.
+fn warning_text(warning: &Warning) -> String {
+    match warning {
+        Warning::MatchesNothing { list, pattern } => format!(
+            "{} `{pattern}` matches no {}",
+            flag(*list),
+            if *list == FilterList::Nodes {
+                "node"
+            } else {
+                "tool"
+            }
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// An error of the MCP library in the words of the flags.
+fn error_text(error: McpError) -> String {
+    match error {
+        McpError::InvalidPattern {
+            list,
+            pattern,
+            reason,
+        } => {
+            format!("{} `{pattern}` is not a name or glob: {reason}", flag(list))
+        }
+        McpError::NoTools { warnings, usable } => format!(
+            "{}no tool to offer: the filters leave none of {}",
+            warnings
+                .iter()
+                .map(|w| format!("{}; ", warning_text(w)))
+                .collect::<String>(),
+            if usable.is_empty() {
+                "the nodes (none is usable)".to_owned()
+            } else {
+                usable.join(", ")
+            }
+        ),
+        other => other.to_string(),
+    }
 }

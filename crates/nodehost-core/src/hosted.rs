@@ -393,13 +393,20 @@ fn in_order(
 /// [`HostedNode::new`] would compute again; a test holds the two equal), so that a typed node
 /// behaves as one described by its definition.
 fn describe_typed<N: Node>(node: &N) -> Result<(NodeDescription, Arc<[OperationSchema]>), DescriptionError> {
-    let info = node.info();
+    let mut info = node.info();
     let at = |e: String| DescriptionError(format!("node `{}`: {e}", info.name));
     let mut root = schemars::SchemaGenerator::new(schemars::generate::SchemaSettings::draft2020_12())
         .into_root_schema_for::<N::Params>()
         .to_value();
     order_keywords(&mut root);
-    let ops = split_operations(&root, &info.default_operation).map_err(at)?;
+    let mut ops = split_operations(&root, &info.default_operation).map_err(at)?;
+    if info.default_operation.is_empty()
+        && let Some(first) = ops.first()
+    {
+        // None named: the first operation listed is the default.
+        info.default_operation = first.name.clone();
+        ops = split_operations(&root, &info.default_operation).map_err(at)?;
+    }
     // Freed before the published schema and the rest are built, which reuse its memory.
     drop(root);
     crate::schema::distinct(&ops).map_err(at)?;

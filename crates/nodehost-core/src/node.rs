@@ -100,7 +100,7 @@ pub struct NodeInfo {
     pub group: Vec<String>,
     /// n8n `icon`, e.g. `"fa:users"`.
     pub icon: Option<String>,
-    /// The operation used by items that name none.
+    /// The operation used by items that name none; empty: the first operation listed.
     pub default_operation: String,
     /// Whether AI agents may call the node as a tool (n8n `usableAsTool`).
     pub usable_as_tool: bool,
@@ -108,6 +108,36 @@ pub struct NodeInfo {
     /// and answers with the requests it would send. A run asked to be dry is refused for a
     /// node that does not say so.
     pub supports_dry_run: bool,
+}
+
+impl NodeInfo {
+    /// A node called `name` (`display_name` for people), with the defaults of [`Default`].
+    pub fn new(name: impl Into<String>, display_name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            display_name: display_name.into(),
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for NodeInfo {
+    /// Version 1, in n8n's `transform` group, no icon, usable as a tool, no dry run, and its
+    /// first operation the default one (an empty `default_operation`); name, display name and
+    /// description are the author's to give.
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            display_name: String::new(),
+            version: 1,
+            description: String::new(),
+            group: vec!["transform".into()],
+            icon: None,
+            default_operation: String::new(),
+            usable_as_tool: true,
+            supports_dry_run: false,
+        }
+    }
 }
 
 /// Credential type of nodes that need none.

@@ -92,9 +92,104 @@ impl std::fmt::Debug for McpServer {
     }
 }
 
-fn patterns(list: &[String], flag: &str) -> Result<Vec<glob::Pattern>, String> {
+/// Which list of a [`ToolFilter`] a pattern belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterList {
+    /// [`ToolFilter::nodes`].
+    Nodes,
+    /// [`ToolFilter::tools`].
+    Tools,
+}
+
+impl std::fmt::Display for FilterList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Nodes => "node pattern",
+            Self::Tools => "tool pattern",
+        })
+    }
+}
+
+/// What a server that starts left out, for its caller to report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// A pattern that matches no node (of [`FilterList::Nodes`]) or no tool.
+    MatchesNothing {
+        /// Which list.
+        list: FilterList,
+        /// The pattern as given.
+        pattern: String,
+    },
+    /// An operation whose tool name MCP would refuse.
+    UnusableName {
+        /// The node.
+        node: String,
+        /// The operation.
+        operation: String,
+    },
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::MatchesNothing { list, pattern } => write!(
+                f,
+                "{list} `{pattern}` matches no {}",
+                match list {
+                    FilterList::Nodes => "node",
+                    FilterList::Tools => "tool",
+                }
+            ),
+            Self::UnusableName { node, operation } => write!(
+                f,
+                "operation `{operation}` of node `{node}` is not offered: a tool name is at most 64 characters from [A-Za-z0-9_-]"
+            ),
+        }
+    }
+}
+
+/// Why no server could be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum McpError {
+    /// A filter pattern that is not a glob.
+    #[error("{list} `{pattern}` is not a name or glob: {reason}")]
+    InvalidPattern {
+        /// Which list.
+        list: FilterList,
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The filters (or the nodes) leave no tool.
+    #[error("{}no tool to offer: the filters leave none of {}", .warnings.iter().map(|w| format!("{w}; ")).collect::<String>(), if .usable.is_empty() { "the nodes (none is usable)".to_owned() } else { .usable.join(", ") })]
+    NoTools {
+        /// What the filters left out, as [`Warning`]s.
+        warnings: Vec<Warning>,
+        /// Every tool the nodes could offer.
+        usable: Vec<String>,
+    },
+    /// An operation's tool could not be described (a defect of its node's definition).
+    #[error("operation `{operation}` of node `{node}` has no schema")]
+    NoSchema {
+        /// The node.
+        node: String,
+        /// The operation.
+        operation: String,
+    },
+}
+
+fn patterns(list: &[String], which: FilterList) -> Result<Vec<glob::Pattern>, McpError> {
     list.iter()
-        .map(|p| glob::Pattern::new(p).map_err(|e| format!("{flag} `{p}` is not a name or glob: {e}")))
+        .map(|p| {
+            glob::Pattern::new(p).map_err(|e| McpError::InvalidPattern {
+                list: which,
+                pattern: p.clone(),
+                reason: e.to_string(),
+            })
+        })
         .collect()
 }
 
@@ -111,13 +206,16 @@ impl McpServer {
         nodes: Vec<Offered>,
         filter: &ToolFilter,
         deadline: Option<Duration>,
-    ) -> Result<(Self, Vec<String>), String> {
-        let node_patterns = patterns(&filter.nodes, "--nodes")?;
-        let tool_patterns = patterns(&filter.tools, "--tools")?;
+    ) -> Result<(Self, Vec<Warning>), McpError> {
+        let node_patterns = patterns(&filter.nodes, FilterList::Nodes)?;
+        let tool_patterns = patterns(&filter.tools, FilterList::Tools)?;
         let mut warnings = Vec::new();
         for (p, text) in node_patterns.iter().zip(&filter.nodes) {
             if !nodes.iter().any(|o| p.matches(o.node.name())) {
-                warnings.push(format!("--nodes `{text}` matches no node"));
+                warnings.push(Warning::MatchesNothing {
+                    list: FilterList::Nodes,
+                    pattern: text.clone(),
+                });
             }
         }
         let mut entries = Vec::new();
@@ -133,11 +231,10 @@ impl McpServer {
             for op in &offered.node.description().operations {
                 let name = format!("{}_{}", offered.node.name(), op.value);
                 if !tool_name_ok(&name) {
-                    warnings.push(format!(
-                        "operation `{}` of node `{}` is not offered: a tool name is at most 64 characters from [A-Za-z0-9_-]",
-                        op.value,
-                        offered.node.name()
-                    ));
+                    warnings.push(Warning::UnusableName {
+                        node: offered.node.name().to_owned(),
+                        operation: op.value.clone(),
+                    });
                     continue;
                 }
                 all_names.push(name.clone());
@@ -155,19 +252,17 @@ impl McpServer {
         }
         for (p, text) in tool_patterns.iter().zip(&filter.tools) {
             if !all_names.iter().any(|n| p.matches(n)) {
-                warnings.push(format!("--tools `{text}` matches no tool"));
+                warnings.push(Warning::MatchesNothing {
+                    list: FilterList::Tools,
+                    pattern: text.clone(),
+                });
             }
         }
         if entries.is_empty() {
-            let why = warnings.iter().map(|w| format!("{w}; ")).collect::<String>();
-            return Err(format!(
-                "{why}no tool to offer: the filters leave none of {}",
-                if all_names.is_empty() {
-                    "the nodes (none is usable)".to_owned()
-                } else {
-                    all_names.join(", ")
-                }
-            ));
+            return Err(McpError::NoTools {
+                warnings,
+                usable: all_names,
+            });
         }
         entries.sort_by(|a, b| a.tool.name.cmp(&b.tool.name));
         let by_name = entries
@@ -357,14 +452,17 @@ fn describe_error(error: &Value) -> String {
 }
 
 /// The tool of one node operation.
-fn tool(node: &HostedNode, op: &OperationDescription, name: String) -> Result<Tool, String> {
+fn tool(node: &HostedNode, op: &OperationDescription, name: String) -> Result<Tool, McpError> {
     let mut schema = node
         .item_schema(Some(&op.value))
         .and_then(|s| match s {
             Value::Object(m) => Some(m),
             _ => None,
         })
-        .ok_or_else(|| format!("operation `{}` of node `{}` has no schema", op.value, node.name()))?;
+        .ok_or_else(|| McpError::NoSchema {
+            node: node.name().to_owned(),
+            operation: op.value.clone(),
+        })?;
     if let Some(Value::Object(props)) = schema.get_mut("properties") {
         props.remove("operation");
     }

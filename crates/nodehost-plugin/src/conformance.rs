@@ -99,10 +99,7 @@ async fn round_trip(node: &HostedNode, credentials: Option<Value>, checks: &mut 
         (Some(kind), None) => {
             checks.push(Check::skip(
                 format!("`{name}`: open and execute"),
-                format!(
-                    "needs credentials of type `{}`; give them with --credentials FILE",
-                    kind.name
-                ),
+                format!("needs credentials of type `{}`, and none were given", kind.name),
             ));
             return;
         }
