@@ -234,9 +234,13 @@ fn a_dry_run_sends_no_write_and_shows_each_request_with_the_key_redacted() {
     );
     assert_eq!(items[2]["requests"][0]["method"], "DELETE");
     let upsert = &items[3];
-    assert_eq!(upsert["upsert"], "updated");
+    // Nothing was written: the dry run says what would happen, and why the search was sent.
+    assert_eq!(upsert["upsert"], "would update");
     assert_eq!(upsert["changedFields"], json!(["city"]));
     assert_eq!(upsert["requests"][0]["sent"], true);
+    let purpose = upsert["requests"][0]["purpose"].as_str().unwrap();
+    assert!(purpose.contains("find the client with this"), "{purpose}");
+    assert!(purpose.contains("creates one when none is found"), "{purpose}");
     assert_eq!(upsert["requests"][1]["body"], json!({"city": "Recife"}));
     assert_eq!(
         upsert["requests"][1]["headers"]["Authorization"],

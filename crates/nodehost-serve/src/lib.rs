@@ -246,7 +246,14 @@ pub fn router(host: Arc<Host>, config: ServeConfig) -> Router {
         .route("/v1/nodes/{name}/schema", get(routes::schema))
         .route("/v1/nodes/{name}/run", post(routes::run_node));
     v1 = match mcp {
-        Some(mcp) => v1.route_service("/mcp", mcp_service(&served, mcp, public)),
+        Some(mcp) => v1.merge(
+            Router::new()
+                .route_service("/mcp", mcp_service(&served, mcp, public))
+                .route_layer(middleware::from_fn_with_state(
+                    Arc::clone(&served),
+                    routes::mcp_contract,
+                )),
+        ),
         None => v1.route(
             "/mcp",
             axum::routing::any(|| async {
@@ -275,6 +282,7 @@ pub fn router(host: Arc<Host>, config: ServeConfig) -> Router {
                 "no such endpoint; see /v1/nodes",
             )
         })
+        .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(served)
 }
 

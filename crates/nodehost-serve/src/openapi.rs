@@ -132,7 +132,10 @@ impl JsonSchema for RunBody {
                     ]
                 },
                 {"title": "Items", "type": "array", "items": {"type": "object"}},
-                {"title": "One item", "type": "object"}
+                // An object with any of the envelope's members is read as an envelope.
+                {"title": "One item", "type": "object", "not": {"anyOf": [
+                    {"required": ["items"]}, {"required": ["parameters"]}, {"required": ["credentials"]}
+                ]}}
             ]
         })
     }

@@ -87,6 +87,14 @@ pub(crate) enum Reason {
     RequestTimeout,
     /// 503: every run slot is taken (--max-runs); retry after `Retry-After`.
     Overloaded,
+    /// 405: the endpoint does not take that method (`Allow` lists those it takes).
+    MethodNotAllowed,
+    /// 406: `/mcp` needs `Accept` to list `application/json` and `text/event-stream`.
+    NotAcceptable,
+    /// 415: `/mcp` takes `application/json` bodies only.
+    UnsupportedMediaType,
+    /// 403: a `Host` header that is not the server's own (DNS rebinding protection).
+    ForbiddenHost,
     /// 500: a defect; the message says what failed.
     Internal,
 }
@@ -124,12 +132,105 @@ pub(crate) async fn openapi() -> Response {
     responses(
         (status = 200, description = "The JSON-RPC answer", body = JsonObjectBody),
         (status = 202, description = "A notification, accepted"),
+        (status = 400, description = "The body is not JSON (a JSON-RPC parse error, code -32700, with a null id), or an unknown `MCP-Protocol-Version` (`invalidRequest`)", body = JsonObjectBody),
+        (status = 403, description = "On loopback, a `Host` header that is not a loopback name (`forbiddenHost`: DNS rebinding protection)", body = ErrorBodyBody),
         (status = 404, description = "No node can be offered as a tool: the server has no credentials (`noTools`)", body = ErrorBodyBody),
-        (status = 413, description = "The body is over --max-body-mib"),
+        (status = 405, description = "A method other than POST (`methodNotAllowed`): the server is stateless, with no stream to GET and no session to DELETE", body = ErrorBodyBody),
+        (status = 406, description = "`Accept` does not list both `application/json` and `text/event-stream` (`notAcceptable`)", body = ErrorBodyBody),
+        (status = 413, description = "The body is over --max-body-mib (`bodyTooLarge`)", body = ErrorBodyBody),
+        (status = 415, description = "The body is not `application/json` (`unsupportedMediaType`)", body = ErrorBodyBody),
         (status = 401, description = "No bearer token, or not the server's (`unauthenticated`)", body = ErrorBodyBody),
     ))]
 #[allow(dead_code)] // Documents the rmcp service mounted at `/mcp`.
 pub(crate) fn mcp_doc() {}
+
+/// Around `/mcp`: a JSON body that does not parse is JSON-RPC's parse error (-32700, null id,
+/// HTTP 400); the transport's own refusals (406, 403, 415, 405, 413, 400), which rmcp answers
+/// as plain text, become `{"error": {"reason", "message"}}` like every other route's.
+pub(crate) async fn mcp_contract(
+    State(served): State<Arc<Served>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let json_body = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    let request = if json_body && request.method() == axum::http::Method::POST {
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, served.config.max_body).await {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    Reason::BodyTooLarge,
+                    &format!(
+                        "the request body is larger than {} MiB (--max-body-mib)",
+                        served.config.max_body / (1024 * 1024)
+                    ),
+                );
+            }
+        };
+        if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+            let answer = json!({
+                "jsonrpc": "2.0",
+                "id": null,
+                "error": {"code": -32700, "message": format!("Parse error: {e}")},
+            });
+            return (StatusCode::BAD_REQUEST, Json(answer)).into_response();
+        }
+        Request::from_parts(parts, Body::from(bytes))
+    } else {
+        request
+    };
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if !status.is_client_error() || is_json {
+        return response;
+    }
+    let reason = match status.as_u16() {
+        403 => Reason::ForbiddenHost,
+        405 => Reason::MethodNotAllowed,
+        406 => Reason::NotAcceptable,
+        413 => Reason::BodyTooLarge,
+        415 => Reason::UnsupportedMediaType,
+        _ => Reason::InvalidRequest,
+    };
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("refused").to_owned()
+    } else {
+        text
+    };
+    let mut fixed = error(status, reason, &message);
+    if let Some(allow) = parts.headers.get(header::ALLOW) {
+        fixed.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    fixed
+}
+
+/// A method the endpoint does not take: the same JSON error as the rest.
+pub(crate) async fn method_not_allowed() -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        Reason::MethodNotAllowed,
+        "this endpoint does not take that method; /openapi.json lists what each endpoint takes",
+    )
+}
 
 pub(crate) async fn authenticate(
     State(served): State<Arc<Served>>,
@@ -141,8 +242,8 @@ pub(crate) async fn authenticate(
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(|t| Sha256::digest(t.trim().as_bytes()));
+            .and_then(bearer_token)
+            .map(|t| Sha256::digest(t.as_bytes()));
         let ok = given.is_some_and(|g| bool::from(g.as_slice().ct_eq(expected.digest().as_slice())));
         if !ok {
             let mut response = error(
@@ -157,6 +258,13 @@ pub(crate) async fn authenticate(
         }
     }
     next.run(request).await
+}
+
+/// The token of an `Authorization: Bearer TOKEN` value. The scheme is case-insensitive
+/// (RFC 7235, section 2.1): `bearer` and `BEARER` are `Bearer`.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 /// Ready to take a run: a run slot is free.
@@ -289,7 +397,8 @@ fn request_error(e: &RequestError) -> Response {
 
 #[derive(serde::Deserialize)]
 pub(crate) struct RunQuery {
-    concurrency: Option<usize>,
+    /// An `int32` in the published contract: larger values are refused, not clamped.
+    concurrency: Option<u32>,
     #[serde(rename = "dryRun", default)]
     dry_run: bool,
 }
@@ -340,6 +449,13 @@ pub(crate) async fn run_node(
         Ok(Query(q)) => q,
         Err(e) => return bad_query(&e),
     };
+    if query.concurrency.is_some_and(|c| i32::try_from(c).is_err()) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            Reason::InvalidRequest,
+            "query string: concurrency is at most 2147483647 (an int32)",
+        );
+    }
     let ndjson = headers
         .get_all(header::ACCEPT)
         .iter()
@@ -425,7 +541,7 @@ pub(crate) async fn run_node(
     let config = RunConfig {
         concurrency: query
             .concurrency
-            .unwrap_or(DEFAULT_CONCURRENCY)
+            .map_or(DEFAULT_CONCURRENCY, |c| usize::try_from(c).unwrap_or(usize::MAX))
             .clamp(1, served.config.max_concurrency),
         item_deadline: Some(served.config.item_deadline),
         cancel: cancel.clone(),

@@ -183,6 +183,18 @@ async fn with_a_token_the_api_needs_it_and_the_probes_do_not() {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(call(&e.app, with(TOKEN)).await.0, StatusCode::OK);
+    // The scheme is case-insensitive (RFC 7235); the token is not.
+    for value in [format!("bearer {TOKEN}"), format!("BEARER  {TOKEN}")] {
+        let request = Request::get("/nodehost/v1/nodes")
+            .header(header::AUTHORIZATION, value)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(call(&e.app, request).await.0, StatusCode::OK);
+    }
+    assert_eq!(
+        call(&e.app, with(&TOKEN.to_uppercase())).await.0,
+        StatusCode::UNAUTHORIZED
+    );
     for probe in ["/nodehost/healthz", "/nodehost/readyz", "/nodehost/openapi.json"] {
         let (status, _) = call(&e.app, Request::get(probe).body(Body::empty()).unwrap()).await;
         assert_eq!(status, StatusCode::OK, "{probe}");
@@ -201,4 +213,126 @@ fn a_short_token_is_refused_and_debug_shows_none_of_it() {
     );
     let token = Token::new(TOKEN).unwrap();
     assert!(!format!("{token:?}").contains("twenty"));
+}
+
+#[tokio::test]
+async fn a_concurrency_past_int32_is_refused_as_the_contract_says() {
+    let e = engine(None, true).await;
+    for (query, status) in [
+        ("2147483647", StatusCode::OK),
+        ("2147483648", StatusCode::BAD_REQUEST),
+        ("18446744073709551615", StatusCode::BAD_REQUEST),
+        ("many", StatusCode::BAD_REQUEST),
+    ] {
+        let request = Request::post(format!("/nodehost/v1/nodes/{NODE}/run?concurrency={query}"))
+            .body(Body::from(r#"{"operation": "get", "clientId": 1}"#))
+            .unwrap();
+        let (got, body) = call(&e.app, request).await;
+        assert_eq!(got, status, "{query}: {body}");
+        if status == StatusCode::BAD_REQUEST {
+            assert_eq!(body["error"]["reason"], "invalidRequest", "{query}");
+        }
+    }
+    e.api.stop().await.unwrap();
+}
+
+#[test]
+fn the_published_run_body_refuses_what_the_server_refuses() {
+    let document = nodehost_serve::openapi_document();
+    let schema = &document["components"]["schemas"]["RunBody"];
+    let validator = jsonschema::validator_for(schema).unwrap();
+    for valid in [
+        json!({"operation": "get", "clientId": 1}),
+        json!([{"operation": "get", "clientId": 1}]),
+        json!({"items": [{"operation": "get", "clientId": 1}], "continueOnFail": true}),
+    ] {
+        assert!(validator.is_valid(&valid), "{valid}");
+    }
+    // An object with `items` is an envelope, and its items are an array.
+    for invalid in [json!({"items": "x"}), json!({"parameters": 1}), json!("text")] {
+        assert!(!validator.is_valid(&invalid), "{invalid}");
+    }
+}
+
+#[tokio::test]
+async fn every_refusal_of_mcp_and_of_a_method_is_the_json_error_body() {
+    let e = engine(None, true).await;
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let mcp = |content_type: &str, accept: &str, host: &str, body: String| {
+        Request::post("/nodehost/mcp")
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::ACCEPT, accept)
+            .header(header::HOST, host)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let both = "application/json, text/event-stream";
+    // The way in works: an initialize is answered.
+    let (status, answer) = call(
+        &e.app,
+        mcp("application/json", both, "localhost", initialize.to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["result"]["serverInfo"]["name"], "nodehost");
+
+    for (request, status, reason) in [
+        (
+            mcp("text/plain", both, "localhost", initialize.to_string()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupportedMediaType",
+        ),
+        (
+            mcp(
+                "application/json",
+                "application/json",
+                "localhost",
+                initialize.to_string(),
+            ),
+            StatusCode::NOT_ACCEPTABLE,
+            "notAcceptable",
+        ),
+        (
+            mcp("application/json", both, "evil.example", initialize.to_string()),
+            StatusCode::FORBIDDEN,
+            "forbiddenHost",
+        ),
+        (
+            Request::get("/nodehost/mcp")
+                .header(header::ACCEPT, both)
+                .header(header::HOST, "localhost")
+                .body(Body::empty())
+                .unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "methodNotAllowed",
+        ),
+        (
+            Request::put("/nodehost/v1/nodes").body(Body::empty()).unwrap(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "methodNotAllowed",
+        ),
+    ] {
+        let (got, body) = call(&e.app, request).await;
+        assert_eq!(
+            (got, &body["error"]["reason"]),
+            (status, &json!(reason)),
+            "{body}"
+        );
+        assert!(
+            body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    }
+
+    // A body that is not JSON is JSON-RPC's parse error, with a null id.
+    let (status, answer) = call(
+        &e.app,
+        mcp("application/json", both, "localhost", "{not json".into()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["error"]["code"], -32700, "{answer}");
+    assert_eq!(answer["id"], Value::Null);
+    e.api.stop().await.unwrap();
 }

@@ -126,8 +126,9 @@ impl Operation for Upsert {
         Ok(vec![Output::from(record)])
     }
 
-    /// The search is sent (marked `"sent": true`), since what the upsert would write depends
-    /// on its answer; the write is not.
+    /// The search is sent (marked `"sent": true`, with why), since what the upsert would write
+    /// depends on its answer; the write is not. `upsert` says `would create`, `would update`
+    /// or `unchanged`.
     async fn dry_run(
         session: &GestorSession,
         params: UpsertParams,
@@ -136,7 +137,18 @@ impl Operation for Upsert {
         let (key, found) = find_match(session, &params, item).await?;
         let mut search = session.describe(&Method::GET, &session.search_url(&key), NO_BODY);
         search.insert("sent".into(), true.into());
-        search.insert("purpose".into(), "find the client to update".into());
+        let field = match params.match_by {
+            MatchBy::Cpf => "CPF",
+            MatchBy::Email => "email",
+        };
+        search.insert(
+            "purpose".into(),
+            format!(
+                "find the client with this {field}: the upsert creates one when none is found, and \
+                 otherwise updates what differs (this search is sent even in a dry run)"
+            )
+            .into(),
+        );
         search.insert("answered".into(), found.len().into());
         let mut requests = vec![search];
         let mut decided = Json::new();
@@ -144,12 +156,12 @@ impl Operation for Upsert {
             Decision::Create(body) => {
                 let url = session.url(&["clients"]);
                 requests.push(session.describe(&Method::POST, &url, Some(&body)));
-                ("created", None)
+                ("would create", None)
             }
             Decision::Update { id, changes, changed } => {
                 let url = session.url(&["clients", &id.to_string()]);
                 requests.push(session.describe(&Method::PUT, &url, Some(&changes)));
-                ("updated", Some(changed))
+                ("would update", Some(changed))
             }
             Decision::Unchanged(_) => ("unchanged", Some(Vec::new())),
         };
