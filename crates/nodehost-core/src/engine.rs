@@ -209,6 +209,11 @@ impl ItemFailure {
     pub(crate) fn maybe_applied(&self) -> bool {
         matches!(self, ItemFailure::Node { error, .. } if error.maybe_applied)
     }
+
+    /// The run goes on after it, whatever continue-on-fail says ([`NodeError::continue_run`]).
+    pub(crate) fn continues_run(&self) -> bool {
+        matches!(self, ItemFailure::Node { error, .. } if error.continue_run)
+    }
 }
 
 /// One input item for the engine: its index and its prepared parameters, or why it cannot run.
@@ -349,7 +354,9 @@ impl Shared {
         match result {
             Ok(outputs) => Outcome::Output(outputs),
             Err(error) => {
-                self.failed(index);
+                if !error.continue_run {
+                    self.failed(index);
+                }
                 Outcome::Failed(ItemFailure::Node { item: index, error })
             }
         }
@@ -578,7 +585,7 @@ async fn settle<K: OutputSink>(
             if failure.maybe_applied() {
                 report.maybe_applied.push(index);
             }
-            if run.continue_on_fail {
+            if run.continue_on_fail || failure.continues_run() {
                 let mut json = Map::new();
                 json.insert(
                     "error".into(),

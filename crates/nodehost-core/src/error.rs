@@ -27,6 +27,12 @@ pub struct NodeError {
     /// an idempotent operation). Not part of the error object.
     #[serde(skip)]
     pub retryable: bool,
+    /// The run goes on after this failure, as under continue-on-fail for this one item: it
+    /// becomes an error item. For a failure that is not the item's own doing (the worker that
+    /// had it in flight died), where stopping would leave every later item not run. Not part of
+    /// the error object.
+    #[serde(skip)]
+    pub continue_run: bool,
 }
 
 impl NodeError {
@@ -38,6 +44,7 @@ impl NodeError {
             details: None,
             maybe_applied: false,
             retryable: false,
+            continue_run: false,
         }
     }
 
@@ -71,6 +78,13 @@ impl NodeError {
     #[must_use]
     pub fn maybe_applied(mut self, maybe: bool) -> Self {
         self.maybe_applied = maybe;
+        self
+    }
+
+    /// Let the run go on after this failure (see [`NodeError::continue_run`]).
+    #[must_use]
+    pub fn continue_run(mut self) -> Self {
+        self.continue_run = true;
         self
     }
 

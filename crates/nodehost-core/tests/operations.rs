@@ -61,6 +61,12 @@ impl Operation for Sell {
     .writes(&["sku/{sku}"]);
 
     async fn execute(shop: &Shop, p: SkuParams, _: &ItemContext) -> Result<Vec<Output>, NodeError> {
+        if p.sku == "LOST" {
+            // Not this item's doing (say, its worker died with it in flight): the run goes on.
+            return Err(NodeError::new("lost in flight")
+                .maybe_applied(true)
+                .continue_run());
+        }
         let mut out = Map::new();
         out.insert("sold".into(), json!(format!("{}{}", shop.0, p.sku)));
         Ok(vec![out.into()])
@@ -201,4 +207,31 @@ async fn items_and_dry_runs_go_to_their_operation() {
         second["error"].to_string().contains("has no dry run"),
         "{second:?}"
     );
+}
+
+#[tokio::test]
+async fn a_failure_that_continues_the_run_is_an_error_item_and_the_rest_runs() {
+    let host = host();
+    // No continue-on-fail: an ordinary failure would stop the run here.
+    let items = json!([
+        {"operation": "sell", "sku": "A1"},
+        {"operation": "sell", "sku": "LOST"},
+        {"operation": "sell", "sku": "B2"},
+    ]);
+    let input = RunInput::from_value(items).unwrap();
+    let config = RunConfig {
+        concurrency: 1,
+        ..RunConfig::default()
+    };
+    let document = host.run("shop", input, &config).await.unwrap();
+    assert!(document.error.is_none(), "{:?}", document.error);
+    let outputs: Vec<_> = document
+        .items
+        .iter()
+        .map(|i| i.json.to_object().unwrap().into_owned())
+        .collect();
+    assert_eq!(outputs.len(), 3);
+    assert_eq!(outputs[0]["sold"], "#A1");
+    assert_eq!(outputs[1]["error"]["maybeApplied"], true);
+    assert_eq!(outputs[2]["sold"], "#B2");
 }

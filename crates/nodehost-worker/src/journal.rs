@@ -47,7 +47,9 @@ impl DynSession for JournaledSession {
                      idempotent: it may have been applied, so it is not sent again; check it before re-running it",
                 )
                 .maybe_applied(true)
-                .with_field("inFlightWhenWorkerStopped", true));
+                .with_field("inFlightWhenWorkerStopped", true)
+                // A worker's death is not the item's failure: the rest of the job goes on.
+                .continue_run());
             }
             _ => {}
         }
