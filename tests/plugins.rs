@@ -588,6 +588,36 @@ fn plugin_check_passes_a_conformant_plugin_and_fails_a_wrong_one() {
         .run();
     bad.assert_code(1);
     assert_eq!(bad.json()["checks"][0]["outcome"], "fail");
+
+    // A stray line on stdout after answering its first `execute`: the round trip got its
+    // answer (and the host would start the plugin again for the next call), but the plugin
+    // broke the protocol, and `check` says so.
+    let stray = s
+        .nodehost([
+            "plugin",
+            "check",
+            "--credentials",
+            creds.to_str().unwrap(),
+            misbehaving().to_str().unwrap(),
+            "--",
+            "garbage-after-first",
+        ])
+        .run();
+    stray.assert_code(1);
+    let report = stray.json();
+    let failed: Vec<&Value> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["outcome"] == "fail")
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .any(|c| c["check"] == "keeps to the protocol through the round trips"
+                && c["detail"].as_str().unwrap().contains("not JSON")),
+        "{report}"
+    );
 }
 
 #[test]

@@ -52,6 +52,53 @@ fn output_that_cannot_be_written_stops_the_run_and_says_what_was_applied() {
 }
 
 #[test]
+fn a_reader_that_goes_away_stops_a_document_run_within_a_few_items() {
+    // `nodehost run ... < 300 creates | head -c 10`: the document is written item by item, so
+    // the closed pipe is seen at the next item, not after all 300 were sent. Each create takes
+    // 200 ms and one runs at a time, so the reader has a minute to go away.
+    let sandbox = Sandbox::with_faults(
+        0,
+        gestor_sandbox::Faults {
+            latency: std::time::Duration::from_millis(200),
+            ..gestor_sandbox::Faults::default()
+        },
+    );
+    let dir = tempdir();
+    let creds = sandbox.credentials(dir.path());
+    let items: Vec<Value> = (0..300)
+        .map(|n| json!({"operation": "create", "name": format!("Leitor {n}")}))
+        .collect();
+    let mut child = nodehost_e2e::command()
+        .args(["run", NODE, "--concurrency", "1", "--credentials"])
+        .arg(&creds)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(Value::Array(items).to_string().as_bytes())
+        .unwrap();
+    drop(stdin);
+    let mut stdout = child.stdout.take().unwrap();
+    let mut head = [0u8; 10];
+    std::io::Read::read_exact(&mut stdout, &mut head).unwrap();
+    assert_eq!(&head, br#"{"items":["#);
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("could not be written"), "{stderr}");
+    let stored = sandbox.clients().len();
+    assert!(stored < 300, "the run went on creating: {stored} stored");
+    assert!(
+        stderr.contains(&format!("run stopped: {stored} item(s) applied")),
+        "{stored} stored; {stderr}"
+    );
+}
+
+#[test]
 fn control_characters_from_a_server_never_reach_the_terminal_raw() {
     let message = "Cliente não encontrado\r\nnodehost: all 300 items applied\u{1b}[2J\u{7}\u{0}";
     let body = json!({ "message": message }).to_string();

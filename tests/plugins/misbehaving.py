@@ -67,6 +67,9 @@ CREDENTIAL = {"name": "testPluginApi", "displayName": "Test Plugin API",
                          "required": ["token"], "additionalProperties": False}}
 
 
+garbage_sent = []
+
+
 def execute(rid, params):
     item = params["params"]
     token = tokens.get(params["session"], "")
@@ -76,6 +79,14 @@ def execute(rid, params):
         os._exit(3)
     if item.get("hang"):
         print("hanging on item %d" % params["item"], file=sys.stderr, flush=True)
+        return
+    if MODE == "garbage-after-first" and not garbage_sent:
+        # Answers its first execute, then prints a stray line on stdout (a debug print).
+        garbage_sent.append(True)
+        write({"jsonrpc": "2.0", "id": rid, "result": {"outputs": [{"value": item.get("value")}]}})
+        with out:
+            sys.stdout.write("debug: answered\n")
+            sys.stdout.flush()
         return
     if item.get("garbage"):
         with out:

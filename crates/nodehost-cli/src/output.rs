@@ -84,7 +84,10 @@ impl ItemWriter {
         Ok(w)
     }
 
-    /// Write one item.
+    /// Write one item. Each goes to stdout as soon as it is in order, in every layout: a reader
+    /// that goes away (`| head`) is seen at the next item and stops the run there, and the
+    /// document is never held in memory. (An item is a request's worth of work; one write per
+    /// item is small beside it.)
     pub fn item(&mut self, item: &OutputItem) -> io::Result<()> {
         match self.layout {
             Layout::Document => {
@@ -92,6 +95,7 @@ impl ItemWriter {
                     self.out.write_all(b",")?;
                 }
                 serde_json::to_writer(&mut self.out, item)?;
+                self.out.flush()?;
             }
             Layout::Pretty => {
                 self.out.write_all(if self.count > 0 { b",\n" } else { b"\n" })?;
@@ -112,6 +116,7 @@ impl ItemWriter {
                     self.out.write_all(b"    ")?;
                     self.out.write_all(line.as_bytes())?;
                 }
+                self.out.flush()?;
             }
             Layout::Lines => {
                 serde_json::to_writer(&mut self.out, item)?;

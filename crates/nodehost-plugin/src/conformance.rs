@@ -88,6 +88,24 @@ pub async fn conformance(
         round_trip(node, credentials.clone(), &mut checks).await;
     }
     plugin.shutdown().await;
+    // A plugin that broke the protocol after answering (a stray line on stdout after an
+    // `execute`) is started again by the host for the next call, so the round trip alone can
+    // pass: its process's failure is what tells.
+    if !nodes.is_empty() {
+        let failures = plugin.failures();
+        checks.push(match failures.first() {
+            None => Check::new(
+                "keeps to the protocol through the round trips",
+                true,
+                "no process failed",
+            ),
+            Some(first) => Check::new(
+                "keeps to the protocol through the round trips",
+                false,
+                first.clone(),
+            ),
+        });
+    }
     misbehaviour(command, options, &mut checks).await;
     checks
 }

@@ -36,6 +36,8 @@ pub struct Plugin {
     sessions: AtomicUsize,
     /// The node definitions every start must answer with (those the host validates against).
     expected: Mutex<Option<Vec<Value>>>,
+    /// Why each of its processes that failed did (a protocol error, a crash), in order.
+    failures: Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -78,6 +80,7 @@ impl Plugin {
             restarts: AtomicU32::new(0),
             sessions: AtomicUsize::new(0),
             expected: Mutex::new(expected),
+            failures: Mutex::new(Vec::new()),
         }
     }
 
@@ -152,7 +155,26 @@ impl Plugin {
     pub async fn shutdown(&self) {
         let process = self.current.lock().await.take();
         if let Some(p) = process {
+            self.note_failure(&p);
             let _ = p.shutdown(CLOSE_GRACE).await;
+        }
+    }
+
+    /// Why each of its processes that failed did (wrote a line that is not JSON, crashed, ...),
+    /// in order, whether or not it was started again since.
+    pub fn failures(&self) -> Vec<String> {
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    fn note_failure(&self, process: &Process) {
+        if let Some(reason) = process.dead() {
+            self.failures
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(reason.to_owned());
         }
     }
 
@@ -175,6 +197,7 @@ impl Plugin {
             match p.dead() {
                 None => return Ok(Arc::clone(p)),
                 Some(reason) => {
+                    self.note_failure(p);
                     let restarts = self.restarts.fetch_add(1, Ordering::AcqRel);
                     if restarts >= self.options.max_restarts {
                         return Err(format!(
