@@ -18,6 +18,7 @@ mod operations;
 mod plugins;
 mod properties;
 mod readme;
+mod schemathesis;
 mod secrets;
 mod serve;
 mod streams;

@@ -1,0 +1,71 @@
+//! The published contract checked by a third party: Schemathesis (pinned, from PyPI; `scripts/test`
+//! installs it) generates requests from the checked-in `openapi.json` (examples, coverage,
+//! fuzzing and stateful phases, a fixed seed, bounded in examples) and sends them to a live
+//! `nodehost serve` with a token. Every answer must be no 5xx, a status the document lists for
+//! its route, with the content type, headers and body the document gives it.
+
+use std::process::Command;
+use std::time::Duration;
+
+use nodehost_e2e::nodehost;
+use serde_json::Value;
+
+/// The version `scripts/test` installs; another one may check differently.
+const SCHEMATHESIS: &str = "4.32.5";
+const TOKEN: &str = "schemathesis-token-0123";
+
+#[test]
+fn schemathesis_finds_no_answer_outside_the_published_contract() {
+    let version = Command::new("python3")
+        .args(["-m", "schemathesis.cli", "--version"])
+        .output();
+    let installed = version
+        .as_ref()
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(SCHEMATHESIS));
+    assert!(
+        installed,
+        "Schemathesis {SCHEMATHESIS} is missing: install it with \
+         `python3 -m pip install schemathesis=={SCHEMATHESIS}` (scripts/test does)"
+    );
+    let server = nodehost([
+        "serve",
+        "--sandbox",
+        "--sandbox-db",
+        ":memory:",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .env("NODEHOST_TOKEN", TOKEN)
+    .deadline(Duration::from_secs(300))
+    .spawn();
+    let line = server
+        .next_line(Duration::from_secs(20))
+        .expect("serve prints where it listens on stdout");
+    let listening: Value = serde_json::from_str(&line).expect("a JSON line");
+    let url = listening["listening"].as_str().expect("listening").to_owned();
+    let mut st = Command::new("python3");
+    nodehost_e2e::clean_env(&mut st);
+    let run = st
+        .args(["-m", "schemathesis.cli", "run"])
+        .arg(nodehost_e2e::repo_file("openapi.json"))
+        .args(["--url", &url])
+        .args(["--header", &format!("Authorization: Bearer {TOKEN}")])
+        .args(["--max-examples", "30", "--seed", "1", "--no-color"])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,\
+             response_headers_conformance,response_schema_conformance",
+        ])
+        .output()
+        .expect("run schemathesis");
+    server.signal("TERM");
+    let (status, _, stderr) = server.wait(Duration::from_secs(30));
+    let report = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "Schemathesis found answers outside openapi.json:\n{report}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(report.contains("passed"), "{report}");
+    assert_eq!(status.code(), Some(0), "serve: {stderr}");
+}
