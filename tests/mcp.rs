@@ -461,3 +461,77 @@ async fn wrong_key(creds: std::path::PathBuf, key: String) {
     let logs = logs.await.unwrap();
     assert!(!logs.contains(&key[4..]), "the key reached stderr:\n{logs}");
 }
+
+/// `nodehost mcp --sandbox` on raw stdio lines: what a client that is not an SDK sees.
+fn raw_session(lines: &[String]) -> Vec<Value> {
+    let mut child = nodehost_e2e::command()
+        .args(["mcp", "--sandbox", "--sandbox-db", ":memory:"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write as _;
+        stdin.write_all(input.as_bytes()).unwrap();
+        // Stdin stays open until the answers are read: closing it ends the session.
+        stdin
+    });
+    let mut answers = Vec::new();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let expected = lines
+        .iter()
+        .filter(|l| l.contains("\"id\"") || !l.starts_with('{'))
+        .count();
+    while answers.len() < expected {
+        let mut text = String::new();
+        if std::io::BufRead::read_line(&mut reader, &mut text).unwrap() == 0 {
+            break;
+        }
+        answers.push(serde_json::from_str(&text).unwrap());
+    }
+    drop(writer.join().unwrap());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    answers
+}
+
+#[test]
+fn a_line_that_is_not_json_is_a_parse_error_and_a_2025_03_26_batch_gets_one_answer() {
+    let initialize = |revision: &str| {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": revision, "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})
+        .to_string()
+    };
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string();
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 99}},
+        {"jsonrpc": "2.0", "id": "three", "method": "ping"},
+    ])
+    .to_string();
+    let answers = raw_session(&[
+        "this is not json".to_owned(),
+        initialize("2025-03-26"),
+        initialized,
+        batch,
+    ]);
+    assert_eq!(answers.len(), 3, "{answers:?}");
+    // JSON-RPC: a parse error, with a null id, and the session goes on.
+    assert_eq!(answers[0]["error"]["code"], -32700, "{}", answers[0]);
+    assert_eq!(answers[0]["id"], Value::Null);
+    assert_eq!(answers[1]["result"]["protocolVersion"], "2025-03-26");
+    // The batch's two requests, answered together in the batch's order.
+    let batch = answers[2].as_array().expect("one array for the batch");
+    assert_eq!(batch.len(), 2, "{batch:?}");
+    assert_eq!(batch[0]["id"], 2);
+    assert!(
+        batch[0]["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty())
+    );
+    assert_eq!(batch[1]["id"], "three");
+    assert_eq!(batch[1]["result"], json!({}));
+}

@@ -3,7 +3,6 @@
 
 use nodehost_core::{Host, Registry};
 use nodehost_mcp::{FilterList, McpError, McpServer, Offered, ToolFilter, Warning};
-use rmcp::ServiceExt;
 
 use crate::CliError;
 use crate::cli::McpArgs;
@@ -83,15 +82,10 @@ async fn serve(
         nodehost_mcp::NEWEST_REVISION,
         names.join(", ")
     ));
-    let running = server
-        .serve(rmcp::transport::stdio())
+    // One message per line, with JSON-RPC's parse errors and 2025-03-26's batches.
+    nodehost_mcp::serve_lines(server, tokio::io::stdin(), tokio::io::stdout())
         .await
-        .map_err(|e| CliError::usage(format!("mcp: the client's handshake failed: {e}")))?;
-    running
-        .waiting()
-        .await
-        .map_err(|e| CliError::usage(format!("mcp: {e}")))?;
-    Ok(())
+        .map_err(|e| CliError::usage(format!("mcp: {e}")))
 }
 
 /// The flag a filter list comes from.

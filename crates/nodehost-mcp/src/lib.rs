@@ -9,6 +9,10 @@
 //! invalid argument, the service's error, a timeout) is a result with `isError: true`; an unknown
 //! tool is a JSON-RPC error. Credentials are the server's, never the model's.
 
+mod stdio;
+
+pub use stdio::serve_lines;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
