@@ -535,3 +535,28 @@ fn a_line_that_is_not_json_is_a_parse_error_and_a_2025_03_26_batch_gets_one_answ
     assert_eq!(batch[1]["id"], "three");
     assert_eq!(batch[1]["result"], json!({}));
 }
+
+#[test]
+fn the_2026_07_28_revision_needs_no_handshake_and_discovers_the_server() {
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+    });
+    let discover = json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta}});
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "gestorClientesMaxCliente_get", "arguments": {"clientId": 1}, "_meta": meta}});
+    let answers = raw_session(&[discover.to_string(), call.to_string()]);
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    let versions = answers[0]["result"]["supportedVersions"].as_array().unwrap();
+    assert!(versions.contains(&json!("2026-07-28")), "{versions:?}");
+    assert!(
+        versions.contains(&json!("2025-11-25")),
+        "older clients keep theirs: {versions:?}"
+    );
+    assert_eq!(answers[0]["result"]["capabilities"], json!({"tools": {}}));
+    // A tool call with the revision's per-request metadata, no initialize before it.
+    let text = answers[1]["result"]["content"][0]["text"].as_str().unwrap();
+    let items: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(items["items"][0]["id"], 1, "{text}");
+}

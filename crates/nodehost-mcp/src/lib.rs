@@ -32,9 +32,10 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
-/// The protocol revisions served: every revision with an `initialize` handshake up to
-/// 2025-11-25.
-pub const NEWEST_REVISION: ProtocolVersion = ProtocolVersion::V_2025_11_25;
+/// The newest protocol revision served: 2026-07-28 (stateless: no `initialize`, the version and
+/// capabilities in each request's `_meta`, `server/discover`), and every earlier revision with
+/// its `initialize` handshake.
+pub const NEWEST_REVISION: ProtocolVersion = ProtocolVersion::V_2026_07_28;
 
 /// Which tools to offer.
 #[derive(Debug, Clone, Default)]
