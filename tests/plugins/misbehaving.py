@@ -82,10 +82,12 @@ def execute(rid, params):
         return
     if MODE == "garbage-after-first" and not garbage_sent:
         # Answers its first execute, then prints a stray line on stdout (a debug print).
+        # Both lines in one write: the stray line comes before anything else this plugin says
+        # (the answer to `close` included), so the host sees it whatever the threads do.
         garbage_sent.append(True)
-        write({"jsonrpc": "2.0", "id": rid, "result": {"outputs": [{"value": item.get("value")}]}})
+        answer = {"jsonrpc": "2.0", "id": rid, "result": {"outputs": [{"value": item.get("value")}]}}
         with out:
-            sys.stdout.write("debug: answered\n")
+            sys.stdout.write(json.dumps(answer) + "\ndebug: answered\n")
             sys.stdout.flush()
         return
     if item.get("garbage"):
