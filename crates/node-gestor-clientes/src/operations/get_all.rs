@@ -6,7 +6,7 @@ use reqwest::Method;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{NO_BODY, dry_run};
+use super::{NO_BODY, dry_run, limited};
 use crate::api::GestorSession;
 use crate::params::{default_limit, default_true, limit_schema};
 
@@ -57,11 +57,8 @@ impl Operation for GetAll {
         params: GetAllParams,
         item: &ItemContext,
     ) -> Result<Vec<Output>, NodeError> {
-        let mut clients = session.list_clients(item).await?;
-        if !params.return_all {
-            clients.truncate(usize::try_from(params.limit).unwrap_or(usize::MAX));
-        }
-        Ok(clients)
+        let clients = session.list_clients(item).await?;
+        Ok(limited(clients, params.return_all, params.limit))
     }
 
     async fn dry_run(session: &GestorSession, _: GetAllParams, _: &ItemContext) -> Result<Output, NodeError> {

@@ -38,6 +38,14 @@ nodehost_core::operations! {
     }
 }
 
+/// A listing's records: all of them with `returnAll`, else at most `limit`.
+fn limited(mut records: Vec<Output>, return_all: bool, limit: u32) -> Vec<Output> {
+    if !return_all {
+        records.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    }
+    records
+}
+
 /// A request without a body, for [`GestorSession::describe`].
 const NO_BODY: Option<&Json> = None;
 

@@ -8,7 +8,7 @@ use reqwest::Method;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 
-use super::{NO_BODY, dry_run};
+use super::{NO_BODY, dry_run, limited};
 use crate::api::GestorSession;
 use crate::params::{NonEmptyString, default_limit, default_true, limit_schema};
 
@@ -69,11 +69,8 @@ impl Operation for Search {
         params: SearchParams,
         item: &ItemContext,
     ) -> Result<Vec<Output>, NodeError> {
-        let mut clients = session.search_clients(params.q.as_str(), item).await?;
-        if !params.return_all {
-            clients.truncate(usize::try_from(params.limit).unwrap_or(usize::MAX));
-        }
-        Ok(clients)
+        let clients = session.search_clients(params.q.as_str(), item).await?;
+        Ok(limited(clients, params.return_all, params.limit))
     }
 
     async fn dry_run(
