@@ -13,6 +13,7 @@ mod durability;
 mod faults;
 mod interrupt;
 mod mcp;
+mod mcp_conformance;
 mod n8n_package;
 mod operations;
 mod plugins;
