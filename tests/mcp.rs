@@ -479,17 +479,31 @@ fn raw_session(lines: &[String]) -> Vec<Value> {
         // Stdin stays open until the answers are read: closing it ends the session.
         stdin
     });
-    let mut answers = Vec::new();
-    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    // Answers are read on a thread of their own, so a server that never answers fails the
+    // test at the deadline instead of hanging it.
     let expected = lines
         .iter()
         .filter(|l| l.contains("\"id\"") || !l.starts_with('{'))
         .count();
-    while answers.len() < expected {
-        let mut text = String::new();
-        if std::io::BufRead::read_line(&mut reader, &mut text).unwrap() == 0 {
-            break;
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
         }
+    });
+    let mut answers: Vec<Value> = Vec::new();
+    while answers.len() < expected {
+        let Ok(text) = rx.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            panic!(
+                "{} of {expected} answers within a minute: {answers:?}",
+                answers.len()
+            );
+        };
         answers.push(serde_json::from_str(&text).unwrap());
     }
     drop(writer.join().unwrap());
