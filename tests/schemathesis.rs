@@ -43,9 +43,13 @@ fn schemathesis_finds_no_answer_outside_the_published_contract() {
         .expect("serve prints where it listens on stdout");
     let listening: Value = serde_json::from_str(&line).expect("a JSON line");
     let url = listening["listening"].as_str().expect("listening").to_owned();
+    // Schemathesis keeps a cache (and Hypothesis a database) in its working folder: a scratch
+    // one, so nothing lands in the checkout.
+    let scratch = nodehost_e2e::tempdir();
     let mut st = Command::new("python3");
     nodehost_e2e::clean_env(&mut st);
     let run = st
+        .current_dir(scratch.path())
         .args(["-m", "schemathesis.cli", "run"])
         .arg(nodehost_e2e::repo_file("openapi.json"))
         .args(["--url", &url])
