@@ -13,9 +13,6 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use nodehost_e2e::nodehost;
-use serde_json::Value;
-
 const SCENARIOS: [&str; 4] = [
     "server-initialize",
     "ping",
@@ -36,21 +33,8 @@ fn suite_bin() -> PathBuf {
 #[test]
 fn the_official_conformance_suite_passes_against_serve_s_mcp() {
     let bin = suite_bin();
-    let server = nodehost([
-        "serve",
-        "--sandbox",
-        "--sandbox-db",
-        ":memory:",
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .deadline(Duration::from_secs(300))
-    .spawn();
-    let line = server
-        .next_line(Duration::from_secs(20))
-        .expect("serve prints where it listens on stdout");
-    let listening: Value = serde_json::from_str(&line).expect("a JSON line");
-    let url = format!("{}/mcp", listening["listening"].as_str().expect("listening"));
+    let (server, base) = nodehost_e2e::serve_on_sandbox(&[]);
+    let url = format!("{base}/mcp");
     let mut failures = Vec::new();
     for scenario in SCENARIOS {
         let mut suite = Command::new(bin.join("conformance"));

@@ -7,9 +7,6 @@
 use std::process::Command;
 use std::time::Duration;
 
-use nodehost_e2e::nodehost;
-use serde_json::Value;
-
 /// The version `scripts/test` installs; another one may check differently.
 const SCHEMATHESIS: &str = "4.32.5";
 const TOKEN: &str = "schemathesis-token-0123";
@@ -27,22 +24,7 @@ fn schemathesis_finds_no_answer_outside_the_published_contract() {
         "Schemathesis {SCHEMATHESIS} is missing: install it with \
          `python3 -m pip install schemathesis=={SCHEMATHESIS}` (scripts/test does)"
     );
-    let server = nodehost([
-        "serve",
-        "--sandbox",
-        "--sandbox-db",
-        ":memory:",
-        "--listen",
-        "127.0.0.1:0",
-    ])
-    .env("NODEHOST_TOKEN", TOKEN)
-    .deadline(Duration::from_secs(300))
-    .spawn();
-    let line = server
-        .next_line(Duration::from_secs(20))
-        .expect("serve prints where it listens on stdout");
-    let listening: Value = serde_json::from_str(&line).expect("a JSON line");
-    let url = listening["listening"].as_str().expect("listening").to_owned();
+    let (server, url) = nodehost_e2e::serve_on_sandbox(&[("NODEHOST_TOKEN", TOKEN)]);
     // Schemathesis keeps a cache (and Hypothesis a database) in its working folder: a scratch
     // one, so nothing lands in the checkout.
     let scratch = nodehost_e2e::tempdir();

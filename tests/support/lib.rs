@@ -85,6 +85,30 @@ pub fn test_home() -> PathBuf {
     .clone()
 }
 
+/// `nodehost serve --sandbox` on a free loopback port, with the embedded emulator's data in
+/// memory, and `env` set: the process and its base URL (what it prints on stdout).
+pub fn serve_on_sandbox(env: &[(&str, &str)]) -> (Interactive, String) {
+    let mut cmd = nodehost([
+        "serve",
+        "--sandbox",
+        "--sandbox-db",
+        ":memory:",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .deadline(Duration::from_secs(300));
+    for (k, v) in env {
+        cmd = cmd.env(k, v);
+    }
+    let server = cmd.spawn();
+    let line = server
+        .next_line(Duration::from_secs(20))
+        .expect("serve prints where it listens on stdout");
+    let listening: Value = serde_json::from_str(&line).expect("a JSON line");
+    let url = listening["listening"].as_str().expect("listening").to_owned();
+    (server, url)
+}
+
 /// A plugin registry file that does not exist: no plugins.
 fn no_plugins_file() -> PathBuf {
     std::env::temp_dir().join(format!("nodehost-e2e-{}-no-plugins.json", std::process::id()))

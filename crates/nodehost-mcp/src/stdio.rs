@@ -109,8 +109,19 @@ where
         tokio::spawn(async move {
             let mut reader = BufReader::new(from_server).lines();
             while let Ok(Some(text)) = reader.next_line().await {
-                let send = match serde_json::from_str::<Value>(&text) {
-                    Ok(message) => {
+                let batching = !batches
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .open
+                    .is_empty();
+                // Read only while a batch waits for answers; otherwise the line goes as it came.
+                let parsed = if batching {
+                    serde_json::from_str::<Value>(&text).ok()
+                } else {
+                    None
+                };
+                let send = match parsed {
+                    Some(message) => {
                         let taken = batches
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -121,7 +132,7 @@ where
                             Err(message) => line(&message),
                         }
                     }
-                    Err(_) => {
+                    None => {
                         let mut bytes = text.into_bytes();
                         bytes.push(b'\n');
                         bytes
@@ -170,7 +181,8 @@ where
                 if text.is_empty() {
                     continue;
                 }
-                let forward: Vec<Value> = match serde_json::from_str::<Value>(text) {
+                // Lines to pass on: a single message as it came, a batch's messages one by one.
+                let forward: Vec<Vec<u8>> = match serde_json::from_str::<Value>(text) {
                     Err(e) => {
                         let _ = lines
                             .send(line(&error(Value::Null, -32700, format!("Parse error: {e}"))))
@@ -219,18 +231,20 @@ where
                                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                                 .open(answers, ids);
                         }
-                        forward
+                        forward.iter().map(line).collect()
                     }
                     Ok(message) => {
                         if message.get("method").and_then(Value::as_str) == Some("initialize") {
                             let revision = message.pointer("/params/protocolVersion").and_then(Value::as_str);
                             allow.store(revision == Some(BATCH_REVISION), Ordering::Release);
                         }
-                        vec![message]
+                        let mut bytes = text.as_bytes().to_vec();
+                        bytes.push(b'\n');
+                        vec![bytes]
                     }
                 };
-                for message in forward {
-                    if to_server.write_all(&line(&message)).await.is_err() {
+                for bytes in forward {
+                    if to_server.write_all(&bytes).await.is_err() {
                         return;
                     }
                 }
