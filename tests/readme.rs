@@ -159,7 +159,7 @@ fn every_shell_block_of_the_readme_and_the_guides_works_pasted_whole() {
         ran += 1;
         let (code, output) = run(block, scratch.path());
         if code != Some(block.exit) {
-            let tail: Vec<&str> = output.lines().rev().take(15).collect();
+            let tail: Vec<&str> = output.lines().rev().take(40).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             failures.push(format!(
                 "{}:{}: {} (expected exit {}):\n{}\n--- last lines:\n{}",

@@ -137,18 +137,19 @@ impl Queue {
             what,
             message: e.to_string(),
         };
-        let jobs = js
-            .get_or_create_stream(stream::Config {
+        let jobs = twice(|| {
+            js.get_or_create_stream(stream::Config {
                 name: config.stream.clone(),
                 subjects: vec![config.subject.clone()],
                 retention: stream::RetentionPolicy::WorkQueue,
                 duplicate_window: config.duplicate_window,
                 ..Default::default()
             })
-            .await
-            .map_err(|e| failed(format!("cannot create the jobs stream {}", config.stream), &e))?;
-        let results = js
-            .get_or_create_stream(stream::Config {
+        })
+        .await
+        .map_err(|e| failed(format!("cannot create the jobs stream {}", config.stream), &e))?;
+        let results = twice(|| {
+            js.get_or_create_stream(stream::Config {
                 name: config.results_stream(),
                 subjects: vec![
                     format!("{}.>", config.results_subject),
@@ -158,13 +159,14 @@ impl Queue {
                 duplicate_window: config.duplicate_window,
                 ..Default::default()
             })
-            .await
-            .map_err(|e| {
-                failed(
-                    format!("cannot create the results stream {}", config.results_stream()),
-                    &e,
-                )
-            })?;
+        })
+        .await
+        .map_err(|e| {
+            failed(
+                format!("cannot create the results stream {}", config.results_stream()),
+                &e,
+            )
+        })?;
         let journal = match js.get_key_value(&config.bucket).await {
             Ok(store) => store,
             Err(_) => {
@@ -172,19 +174,21 @@ impl Queue {
                 // `create_key_value` sends). Created directly because async-nats's
                 // `create_key_value` first reads the account's info, and cannot parse the
                 // answer of nats-server 2.9 (Debian 12's), which lacks the `reserved_*` members.
-                js.get_or_create_stream(stream::Config {
-                    name: format!("KV_{}", config.bucket),
-                    description: Some(
-                        "nodehost: what each item of a job did, for a job that is redelivered".into(),
-                    ),
-                    subjects: vec![format!("$KV.{}.>", config.bucket)],
-                    max_messages_per_subject: 1,
-                    max_age: KEEP,
-                    allow_rollup: true,
-                    deny_delete: true,
-                    allow_direct: true,
-                    discard: stream::DiscardPolicy::New,
-                    ..Default::default()
+                twice(|| {
+                    js.get_or_create_stream(stream::Config {
+                        name: format!("KV_{}", config.bucket),
+                        description: Some(
+                            "nodehost: what each item of a job did, for a job that is redelivered".into(),
+                        ),
+                        subjects: vec![format!("$KV.{}.>", config.bucket)],
+                        max_messages_per_subject: 1,
+                        max_age: KEEP,
+                        allow_rollup: true,
+                        deny_delete: true,
+                        allow_direct: true,
+                        discard: stream::DiscardPolicy::New,
+                        ..Default::default()
+                    })
                 })
                 .await
                 .map_err(|e| failed(format!("cannot create the bucket {}", config.bucket), &e))?;
@@ -287,6 +291,20 @@ impl Queue {
             None => next.await,
         };
         found.ok_or_else(|| WorkerError::ResultsEnded { job: job.to_owned() })
+    }
+}
+
+/// `step`, tried a second time when the first fails. Workers of a pool start together: one may
+/// create a stream, bucket or consumer between another's look for it and that one's create, which
+/// then fails; the second try finds what the first one made.
+pub(crate) async fn twice<T, E, F, Fut>(mut step: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    match step().await {
+        Ok(done) => Ok(done),
+        Err(_) => step().await,
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
 use crate::journal::{Journal, JournaledSession, Recorded};
-use crate::queue::{Queue, check_job_id};
+use crate::queue::{Queue, check_job_id, twice};
 use crate::{REPLY_HEADER, WorkerError};
 
 /// How a worker runs jobs.
@@ -105,25 +105,25 @@ impl Worker {
                 "the ack wait must be longer than 0".into(),
             ));
         }
-        let consumer: consumer::PullConsumer = queue
-            .jobs
-            .get_or_create_consumer(
-                &config.consumer,
-                consumer::pull::Config {
-                    durable_name: Some(config.consumer.clone()),
-                    ack_policy: consumer::AckPolicy::Explicit,
-                    ack_wait: config.ack_wait,
-                    // The worker dead-letters a job delivered more than max_deliver times; the
-                    // server's own bound is one more, so the worker sees that last delivery.
-                    max_deliver: config.max_deliver + 1,
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(|e| WorkerError::Nats {
-                what: format!("cannot create the consumer {}", config.consumer),
-                message: e.to_string(),
-            })?;
+        let settings = consumer::pull::Config {
+            durable_name: Some(config.consumer.clone()),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: config.ack_wait,
+            // The worker dead-letters a job delivered more than max_deliver times; the
+            // server's own bound is one more, so the worker sees that last delivery.
+            max_deliver: config.max_deliver + 1,
+            ..Default::default()
+        };
+        let consumer: consumer::PullConsumer = twice(|| {
+            queue
+                .jobs
+                .get_or_create_consumer(&config.consumer, settings.clone())
+        })
+        .await
+        .map_err(|e| WorkerError::Nats {
+            what: format!("cannot create the consumer {}", config.consumer),
+            message: e.to_string(),
+        })?;
         let secrets = config.credentials.secrets(host.registry());
         Ok(Self {
             host,
