@@ -393,7 +393,10 @@ impl Worker {
             }
         };
         if self.publish_result(&message, &id, &Value::Object(result)).await {
-            let _ = message.ack().await;
+            // Acknowledged with the server's confirmation: a plain ack is only queued in the
+            // client, and a worker that exits right after (at SIGTERM) could lose it, leaving a
+            // finished job to be delivered again.
+            let _ = message.double_ack().await;
             tracing::info!(
                 job = %id, node = %node, items = total, applied, resumed, delivery,
                 outcome = %outcome_name, duration_ms = started.elapsed().as_millis() as u64,
